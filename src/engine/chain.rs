@@ -1,0 +1,336 @@
+//! The typed stage chain and its run-time form.
+//!
+//! The builder appends stages to a right-nested type, `Then<A, Then<B, Then<C, End>>>`, so
+//! a chain whose types do not line up does not compile, and an empty chain has no `build`.
+//! Building turns it into nested [`Node`]s, each owning its stage, its preallocated
+//! emitter and its meter. Between two stages sits a [`Hop`]: a direct call when placement
+//! fuses them, a ring to another thread otherwise. The hop's variant is fixed at build
+//! time, so its branch is perfectly predicted, and nothing on the path is `dyn`.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use super::control::{Control, Halt};
+use super::placement::Plan;
+use super::ring::{link, Backpressure, Inbound, LinkShared, Outbound};
+use super::stage::{Emitter, Event, Stage};
+use super::stats::{StageMeter, StageShared};
+use super::wait::WaitStrategy;
+use super::Timing;
+
+/// The end of a chain: outputs go to the pipeline's output ring.
+pub struct End;
+
+/// Stage `S` followed by the rest of the chain `R`.
+pub struct Then<S, R> {
+    stage: S,
+    rest: R,
+}
+
+/// Type-level append: adds stage `S` at the end of a chain.
+pub trait Append<S> {
+    /// The chain with `S` appended.
+    type Output;
+    /// Appends `stage`.
+    fn append(self, stage: S) -> Self::Output;
+}
+
+impl<S> Append<S> for End {
+    type Output = Then<S, End>;
+    fn append(self, stage: S) -> Self::Output {
+        Then { stage, rest: End }
+    }
+}
+
+impl<S, A, R: Append<S>> Append<S> for Then<A, R> {
+    type Output = Then<A, R::Output>;
+    fn append(self, stage: S) -> Self::Output {
+        Then {
+            stage: self.stage,
+            rest: self.rest.append(stage),
+        }
+    }
+}
+
+/// What a pipeline thread knows about itself.
+#[derive(Clone)]
+pub(crate) struct ThreadSpec {
+    pub(crate) index: usize,
+    pub(crate) wait: WaitStrategy,
+    pub(crate) core: Option<usize>,
+    /// Every stage's name and `MAX_FANOUT`, for error reports.
+    pub(crate) names: Arc<[(String, usize)]>,
+}
+
+/// Per-thread context threaded through a batch.
+pub struct ThreadCx {
+    pub(crate) control: Arc<Control>,
+    /// Index of the stage currently running (read if it panics).
+    pub(crate) current: usize,
+    pub(crate) spec: ThreadSpec,
+}
+
+/// Something a batch of `T` can be handed to on the same thread.
+pub trait Downstream<T>: Send + 'static {
+    /// Processes (or forwards) a batch.
+    fn accept(&mut self, batch: &[T], cx: &mut ThreadCx) -> Result<(), Halt>;
+    /// Folds the histograms of this thread's stages into the shared ones. False if a
+    /// reader held a lock; retry later.
+    fn publish(&mut self) -> bool;
+    /// Moves drop-oldest overflow into rings; returns how many events are still parked.
+    fn flush_idle(&mut self) -> usize;
+}
+
+/// A stage at run time.
+pub struct Node<S: Stage, D> {
+    stage: S,
+    emitter: Emitter<S::Out>,
+    meter: StageMeter,
+    index: usize,
+    max_batch: usize,
+    down: D,
+}
+
+impl<S: Stage, D: Downstream<S::Out>> Downstream<S::In> for Node<S, D> {
+    #[inline]
+    fn accept(&mut self, batch: &[S::In], cx: &mut ThreadCx) -> Result<(), Halt> {
+        // A fused predecessor with fan-out > 1 can hand over more than `max_batch` events;
+        // the emitter is sized for `max_batch` inputs, so split.
+        if batch.len() <= self.max_batch {
+            self.accept_batch(batch, cx)
+        } else {
+            batch
+                .chunks(self.max_batch)
+                .try_for_each(|chunk| self.accept_batch(chunk, cx))
+        }
+    }
+
+    fn publish(&mut self) -> bool {
+        let mine = self.meter.publish();
+        self.down.publish() && mine
+    }
+
+    fn flush_idle(&mut self) -> usize {
+        self.down.flush_idle()
+    }
+}
+
+impl<S: Stage, D: Downstream<S::Out>> Node<S, D> {
+    #[inline]
+    fn accept_batch(&mut self, batch: &[S::In], cx: &mut ThreadCx) -> Result<(), Halt> {
+        cx.current = self.index;
+        let n = batch.len() as u64;
+        let over = match self.meter.timing() {
+            Timing::Off => {
+                self.stage.process_batch(batch, &mut self.emitter);
+                self.stage.end_of_batch(&mut self.emitter);
+                0
+            }
+            Timing::PerBatch => {
+                let t0 = self.meter.now();
+                self.stage.process_batch(batch, &mut self.emitter);
+                self.stage.end_of_batch(&mut self.emitter);
+                let t1 = self.meter.now();
+                self.meter.record_batch(t1.wrapping_sub(t0), n)
+            }
+            Timing::PerEvent => {
+                let mut over = 0;
+                let mut t0 = self.meter.now();
+                for &event in batch {
+                    self.stage.process(event, &mut self.emitter);
+                    let t1 = self.meter.now();
+                    over += u64::from(self.meter.record_event(t1.wrapping_sub(t0)));
+                    t0 = t1;
+                }
+                self.stage.end_of_batch(&mut self.emitter);
+                over
+            }
+        };
+        if self.emitter.overflowed() {
+            return Err(Halt::Overflow(self.index));
+        }
+        self.meter.count(n, self.emitter.len() as u64, over);
+        if self.emitter.is_empty() {
+            return Ok(());
+        }
+        let result = self.down.accept(self.emitter.as_slice(), cx);
+        self.emitter.clear();
+        result
+    }
+}
+
+/// The connection from one stage to the next.
+pub enum Hop<T, N> {
+    /// The next stage runs on this thread.
+    Fused(N),
+    /// The next stage runs on another thread, behind a ring.
+    Ring(Outbound<T>),
+}
+
+impl<T: Event, N: Downstream<T>> Downstream<T> for Hop<T, N> {
+    #[inline(always)]
+    fn accept(&mut self, batch: &[T], cx: &mut ThreadCx) -> Result<(), Halt> {
+        match self {
+            Hop::Fused(next) => next.accept(batch, cx),
+            Hop::Ring(out) => out.push_slice(batch, &cx.control),
+        }
+    }
+
+    fn publish(&mut self) -> bool {
+        match self {
+            Hop::Fused(next) => next.publish(),
+            Hop::Ring(_) => true,
+        }
+    }
+
+    fn flush_idle(&mut self) -> usize {
+        match self {
+            Hop::Fused(next) => next.flush_idle(),
+            Hop::Ring(out) => out.flush_overflow(),
+        }
+    }
+}
+
+impl<T: Event> Downstream<T> for Outbound<T> {
+    #[inline(always)]
+    fn accept(&mut self, batch: &[T], cx: &mut ThreadCx) -> Result<(), Halt> {
+        self.push_slice(batch, &cx.control)
+    }
+
+    fn publish(&mut self) -> bool {
+        true
+    }
+
+    fn flush_idle(&mut self) -> usize {
+        self.flush_overflow()
+    }
+}
+
+/// Settings of one stage, collected by the builder.
+#[derive(Debug, Clone)]
+pub(crate) struct StageConfig {
+    pub(crate) name: String,
+    pub(crate) budget: std::time::Duration,
+    /// Capacity of the ring in front of this stage (used only where one exists).
+    pub(crate) capacity: usize,
+    pub(crate) backpressure: Backpressure,
+}
+
+/// A thread's body, ready to spawn.
+pub(crate) type SegmentBody = Box<dyn FnOnce(ThreadCx) + Send>;
+
+/// Everything `build` accumulates while it turns the chain into nodes.
+pub struct Assembly {
+    pub(crate) plan: Plan,
+    pub(crate) configs: Vec<StageConfig>,
+    pub(crate) max_batch: usize,
+    pub(crate) timing: Timing,
+    pub(crate) host_wait: WaitStrategy,
+    pub(crate) output_capacity: usize,
+    pub(crate) output_backpressure: Backpressure,
+    pub(crate) stage_shared: Vec<Arc<StageShared>>,
+    /// Rings between threads, in pipeline order (the input and output rings are added by
+    /// the builder).
+    pub(crate) links: Vec<Arc<LinkShared>>,
+    /// Thread bodies for every thread but the first, which the builder starts itself.
+    pub(crate) segments: Vec<(usize, SegmentBody)>,
+    /// The output ring's consuming end, as `Inbound<Out>`.
+    pub(crate) output: Option<Box<dyn Any + Send>>,
+}
+
+/// A non-empty chain of stages consuming `In`.
+pub trait Chain<In: Event>: Send + 'static {
+    /// What the last stage emits.
+    type Out: Event;
+    /// The run-time form of the first stage (and everything fused after it).
+    type Runtime: Downstream<In>;
+    /// Builds the nodes from stage `at` on.
+    fn instantiate(self, at: usize, asm: &mut Assembly) -> Self::Runtime;
+}
+
+/// What follows a stage emitting `T`: more stages, or the output ring.
+pub trait Continuation<T: Event>: Send + 'static {
+    /// What the pipeline finally emits.
+    type Out: Event;
+    /// The run-time form of the hop after the stage.
+    type Down: Downstream<T>;
+    /// Builds the hop after stage `at`.
+    fn instantiate_after(self, at: usize, asm: &mut Assembly) -> Self::Down;
+}
+
+impl<S: Stage, R: Continuation<S::Out>> Chain<S::In> for Then<S, R> {
+    type Out = R::Out;
+    type Runtime = Node<S, R::Down>;
+
+    fn instantiate(self, at: usize, asm: &mut Assembly) -> Self::Runtime {
+        let shared = asm.stage_shared[at].clone();
+        let meter = StageMeter::new(shared, asm.timing);
+        let emitter = Emitter::with_capacity((asm.max_batch + 1) * S::MAX_FANOUT.max(1));
+        let down = self.rest.instantiate_after(at, asm);
+        Node {
+            stage: self.stage,
+            emitter,
+            meter,
+            index: at,
+            max_batch: asm.max_batch,
+            down,
+        }
+    }
+}
+
+impl<T: Event> Continuation<T> for End {
+    type Out = T;
+    type Down = Outbound<T>;
+
+    fn instantiate_after(self, at: usize, asm: &mut Assembly) -> Self::Down {
+        let thread = asm.plan.thread_of(at);
+        let (out, inbound) = link::<T>(
+            "output".to_string(),
+            asm.output_capacity,
+            asm.output_backpressure,
+            asm.plan.waits[thread],
+            asm.host_wait,
+            asm.max_batch,
+        );
+        asm.output = Some(Box::new(inbound));
+        out
+    }
+}
+
+impl<S: Stage, R: Continuation<S::Out>> Continuation<S::In> for Then<S, R> {
+    type Out = R::Out;
+    type Down = Hop<S::In, Node<S, R::Down>>;
+
+    fn instantiate_after(self, at: usize, asm: &mut Assembly) -> Self::Down {
+        let next = at + 1;
+        if asm.plan.fused_after(at) {
+            return Hop::Fused(self.instantiate(next, asm));
+        }
+        let (from, to) = (asm.plan.thread_of(at), asm.plan.thread_of(next));
+        let config = &asm.configs[next];
+        let (out, inbound) = link::<S::In>(
+            format!("{} -> {}", asm.configs[at].name, config.name),
+            config.capacity,
+            config.backpressure,
+            asm.plan.waits[from],
+            asm.plan.waits[to],
+            asm.max_batch,
+        );
+        asm.links.push(out.shared.clone());
+        let node = self.instantiate(next, asm);
+        asm.segments.push((
+            to,
+            Box::new(move |cx| super::runtime::run_segment(inbound, node, cx, false)),
+        ));
+        Hop::Ring(out)
+    }
+}
+
+/// Runs one thread's share of the pipeline; used by the builder for the first thread.
+pub(crate) fn segment_body<T: Event, D: Downstream<T>>(
+    inbound: Inbound<T>,
+    head: D,
+    is_head: bool,
+) -> SegmentBody {
+    Box::new(move |cx| super::runtime::run_segment(inbound, head, cx, is_head))
+}

@@ -1,0 +1,134 @@
+//! The [`Stage`] trait and the preallocated [`Emitter`] a stage writes its outputs into.
+
+/// A value that can travel through a pipeline: fixed-size, `Copy`, no borrowed data.
+///
+/// Every `Copy + Send + 'static` type qualifies. Rings are preallocated arrays of events, so
+/// a small event (one cache line, 64 bytes, is a good default) keeps a hop to one
+/// cache-line transfer.
+pub trait Event: Copy + Send + 'static {}
+impl<T: Copy + Send + 'static> Event for T {}
+
+/// One step of a pipeline: consumes `In` events and emits zero or more `Out` events.
+///
+/// A stage runs on exactly one thread and owns its state; it never shares mutable state
+/// except through the pipeline's rings. Stages see batches: the engine calls
+/// [`process_batch`](Stage::process_batch) with every event it drained from a ring in one
+/// go, then [`end_of_batch`](Stage::end_of_batch) once, where a stage may flush what it
+/// aggregated.
+///
+/// # Contract
+///
+/// * At most [`MAX_FANOUT`](Stage::MAX_FANOUT) outputs per input event, and at most
+///   `MAX_FANOUT` from `end_of_batch`. The emitter is preallocated for exactly that; an
+///   emit past it stops the pipeline with
+///   [`PipelineError::EmitterOverflow`](crate::engine::PipelineError::EmitterOverflow)
+///   naming the stage, rather than allocating or dropping.
+/// * `process` must not block: a stage that waits stalls every stage fused with it.
+/// * A panic stops the pipeline with
+///   [`PipelineError::StagePanicked`](crate::engine::PipelineError::StagePanicked).
+pub trait Stage: Send + 'static {
+    /// The events this stage consumes.
+    type In: Event;
+    /// The events this stage produces.
+    type Out: Event;
+
+    /// The most outputs one input (or one `end_of_batch`) may produce.
+    const MAX_FANOUT: usize = 1;
+
+    /// Processes one event.
+    fn process(&mut self, input: Self::In, out: &mut Emitter<Self::Out>);
+
+    /// Processes a batch. The default calls [`process`](Stage::process) for each event;
+    /// override it to evaluate a batch at once (branch-light loops, SIMD).
+    #[inline]
+    fn process_batch(&mut self, inputs: &[Self::In], out: &mut Emitter<Self::Out>) {
+        for &input in inputs {
+            self.process(input, out);
+        }
+    }
+
+    /// Called once after each batch. The default emits nothing.
+    #[inline]
+    fn end_of_batch(&mut self, _out: &mut Emitter<Self::Out>) {}
+}
+
+/// A preallocated output buffer handed to a stage.
+///
+/// Its capacity is fixed when the pipeline is built (batch size × `MAX_FANOUT`, plus
+/// `MAX_FANOUT` for `end_of_batch`), so emitting never allocates.
+pub struct Emitter<T> {
+    buf: Vec<T>,
+    capacity: usize,
+    overflowed: bool,
+}
+
+impl<T: Event> Emitter<T> {
+    /// An emitter that holds up to `capacity` events. Allocates once, here.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Emitter {
+            buf: Vec::with_capacity(capacity),
+            capacity,
+            overflowed: false,
+        }
+    }
+
+    /// Emits one event. Past the capacity the event is refused and the emitter is marked
+    /// overflowed; the engine then stops the pipeline with an error naming the stage.
+    #[inline(always)]
+    pub fn emit(&mut self, event: T) {
+        if self.buf.len() < self.capacity {
+            self.buf.push(event);
+        } else {
+            self.overflowed = true;
+        }
+    }
+
+    /// Events emitted so far in this batch.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing was emitted yet in this batch.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// How many more events fit.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.capacity - self.buf.len()
+    }
+
+    #[inline(always)]
+    pub(crate) fn as_slice(&self) -> &[T] {
+        &self.buf
+    }
+
+    #[inline(always)]
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    #[inline(always)]
+    pub(crate) fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emit_past_capacity_is_refused_and_flagged() {
+        let mut e = Emitter::<u32>::with_capacity(2);
+        e.emit(1);
+        e.emit(2);
+        assert!(!e.overflowed());
+        e.emit(3);
+        assert!(e.overflowed());
+        assert_eq!(e.as_slice(), &[1, 2]);
+    }
+}
