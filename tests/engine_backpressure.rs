@@ -173,3 +173,43 @@ fn drop_policy_between_threads_counts_drops_exactly() {
         "survivors stay in order"
     );
 }
+
+#[test]
+fn drop_oldest_events_parked_at_shutdown_are_counted_not_lost() {
+    let (gate, release, entered) = Gate::new();
+    let (pipeline, mut input, mut output) = PipelineBuilder::<Rec>::new()
+        .stage("gate", gate)
+        .capacity(CAP)
+        .backpressure(Backpressure::DropOldest)
+        .max_batch(1)
+        .output_capacity(2048)
+        .placement(Placement::Fused)
+        .build()
+        .unwrap();
+    input.push(Rec::new(0)).unwrap();
+    wait_for(&entered);
+    for seq in 1..N {
+        input.push(Rec::new(seq)).unwrap();
+    }
+    assert_eq!(
+        input.parked(),
+        CAP,
+        "the overflow buffer holds the newest events"
+    );
+    // Shut down while the host still holds its input: the parked events can no longer
+    // enter, and must show up as drops.
+    release.store(true, Ordering::Release);
+    let mut seqs = Vec::new();
+    let stats = pipeline.finish(&mut output, |r| seqs.push(r.seq)).unwrap();
+    assert_eq!(seqs, (0..CAP as u64).collect::<Vec<_>>());
+    assert_eq!(stats.rings[0].dropped_oldest, N - 2 * CAP as u64);
+    // The input is closed now: flushing delivers nothing and counts the parked events.
+    assert_eq!(input.flush(), 0);
+    assert_eq!(input.parked(), 0);
+    assert_eq!(input.dropped(), N - CAP as u64);
+    assert_eq!(
+        seqs.len() as u64 + input.dropped(),
+        N,
+        "every event delivered or counted"
+    );
+}

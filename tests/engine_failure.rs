@@ -130,3 +130,34 @@ fn failure_is_visible_on_the_handle_before_shutdown() {
         Err(PipelineError::StagePanicked { index: 0, .. })
     ));
 }
+
+/// Panics when the pipeline drops it.
+struct PanicOnDrop;
+impl Stage for PanicOnDrop {
+    type In = Rec;
+    type Out = Rec;
+    fn process(&mut self, r: Rec, out: &mut Emitter<Rec>) {
+        out.emit(r);
+    }
+}
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("cannot release my resources");
+    }
+}
+
+#[test]
+fn a_panic_while_dropping_a_stage_is_reported() {
+    let (pipeline, input, _output) = PipelineBuilder::<Rec>::new()
+        .stage("stubborn", PanicOnDrop)
+        .build()
+        .unwrap();
+    drop(input);
+    match pipeline.shutdown() {
+        Err(PipelineError::StagePanicked { stage, message, .. }) => {
+            assert_eq!(stage, "stubborn");
+            assert!(message.contains("cannot release my resources"), "{message}");
+        }
+        other => panic!("expected the drop panic to be reported, got {other:?}"),
+    }
+}

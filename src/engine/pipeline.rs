@@ -519,6 +519,50 @@ impl<In: Event, Out: Event> Pipeline<In, Out> {
         self.snapshot(stale)
     }
 
+    /// The threads and what runs on each.
+    pub fn layout(&self) -> &[ThreadStats] {
+        &self.threads
+    }
+
+    /// Whether every thread has stopped (input ended and drained, or a failure).
+    pub fn is_finished(&self) -> bool {
+        self.handles.iter().all(|h| h.is_finished())
+    }
+
+    /// The first failure, if a stage failed.
+    pub fn failure(&self) -> Option<PipelineError> {
+        self.control.failure()
+    }
+
+    /// Graceful shutdown: the [`Input`] stops accepting events, every ring is drained
+    /// through the remaining stages into the output ring, and the threads are joined.
+    ///
+    /// The host must keep reading the [`Output`] (on another thread), or use
+    /// [`finish`](Pipeline::finish), or the last stage waits on a full output ring; after
+    /// the shutdown timeout the pipeline is aborted and
+    /// [`PipelineError::ShutdownTimedOut`] reports how many events were still in rings.
+    pub fn shutdown(mut self) -> Result<PipelineStats, PipelineError> {
+        self.stop(|| false)
+    }
+
+    /// Graceful shutdown from the thread that reads the output: closes the input, then
+    /// hands every remaining output event to `sink` until the pipeline has drained.
+    pub fn finish(
+        mut self,
+        output: &mut Output<Out>,
+        mut sink: impl FnMut(Out),
+    ) -> Result<PipelineStats, PipelineError> {
+        self.stop(|| {
+            let mut progressed = false;
+            while output.read_batch(|batch| batch.iter().for_each(|&e| sink(e))) > 0 {
+                progressed = true;
+            }
+            progressed
+        })
+    }
+}
+
+impl<In, Out> Pipeline<In, Out> {
     fn snapshot(&self, stale_threads: usize) -> PipelineStats {
         let stages = self
             .stages
@@ -548,53 +592,24 @@ impl<In: Event, Out: Event> Pipeline<In, Out> {
         }
     }
 
-    /// The threads and what runs on each.
-    pub fn layout(&self) -> &[ThreadStats] {
-        &self.threads
-    }
-
-    /// Whether every thread has stopped (input ended and drained, or a failure).
-    pub fn is_finished(&self) -> bool {
-        self.handles.iter().all(|h| h.is_finished())
-    }
-
-    /// The first failure, if a stage failed.
-    pub fn failure(&self) -> Option<PipelineError> {
-        self.control.failure()
-    }
-
-    /// Graceful shutdown: the [`Input`] stops accepting events, every ring is drained
-    /// through the remaining stages into the output ring, and the threads are joined.
-    ///
-    /// The host must keep reading the [`Output`] (on another thread), or use
-    /// [`finish`](Pipeline::finish), or the last stage waits on a full output ring; after
-    /// the shutdown timeout the pipeline is aborted and
-    /// [`PipelineError::ShutdownTimedOut`] reports how many events were still in rings.
-    pub fn shutdown(mut self) -> Result<PipelineStats, PipelineError> {
-        self.stop(|| {})
-    }
-
-    /// Graceful shutdown from the thread that reads the output: closes the input, then
-    /// hands every remaining output event to `sink` until the pipeline has drained.
-    pub fn finish(
-        mut self,
-        output: &mut Output<Out>,
-        mut sink: impl FnMut(Out),
+    /// Closes the input, waits for the threads (calling `while_waiting`, which returns
+    /// whether it made progress, in between), aborts after the shutdown timeout, joins.
+    fn stop(
+        &mut self,
+        mut while_waiting: impl FnMut() -> bool,
     ) -> Result<PipelineStats, PipelineError> {
-        self.stop(|| while output.read_batch(|batch| batch.iter().for_each(|&e| sink(e))) > 0 {})
-    }
-
-    fn stop(&mut self, mut while_waiting: impl FnMut()) -> Result<PipelineStats, PipelineError> {
         self.control.close();
         let start = Instant::now();
         let mut timed_out = false;
-        while !self.is_finished() {
-            while_waiting();
+        while !self.handles.iter().all(|h| h.is_finished()) {
+            let progressed = while_waiting();
             if start.elapsed() >= self.shutdown_timeout {
                 timed_out = true;
                 break;
             }
-            std::thread::sleep(Duration::from_micros(200));
+            if !progressed {
+                std::thread::sleep(Duration::from_micros(100));
+            }
         }
         let in_flight_at_timeout = if timed_out {
             let n = self.snapshot(0).in_flight();
@@ -624,20 +639,8 @@ impl<In: Event, Out: Event> Pipeline<In, Out> {
 
 impl<In, Out> Drop for Pipeline<In, Out> {
     fn drop(&mut self) {
-        if self.handles.is_empty() {
-            return;
-        }
-        self.control.close();
-        let start = Instant::now();
-        while !self.handles.iter().all(|h| h.is_finished()) {
-            if start.elapsed() >= self.shutdown_timeout {
-                self.control.abort();
-                break;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        for h in self.handles.drain(..) {
-            let _ = h.join();
+        if !self.handles.is_empty() {
+            let _ = self.stop(|| false);
         }
     }
 }
@@ -731,6 +734,12 @@ impl<T: Event> Input<T> {
     /// Events parked in the drop-oldest overflow buffer.
     pub fn parked(&self) -> usize {
         self.out.parked()
+    }
+
+    /// Events this input dropped under a lossy policy (newest and oldest together).
+    pub fn dropped(&self) -> u64 {
+        let p = &self.out.shared.produced;
+        p.dropped_newest.get() + p.dropped_oldest.get()
     }
 
     /// Ends the stream (same as dropping the input). Events parked by the drop-oldest
