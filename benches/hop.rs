@@ -59,9 +59,11 @@ fn hop(c: &mut Criterion) {
         echo.join().unwrap();
     }
 
-    // ebbflow: one identity stage on a pinned, busy-spinning thread.
+    // ebbflow: one identity stage on a pinned, busy-spinning thread; default timing (two
+    // TSC reads per batch, here per event), one batch in 64 timed, and no timing.
     for (name, timing) in [
         ("ebbflow", Timing::PerBatch),
+        ("ebbflow_sampled_64", Timing::Sampled(64)),
         ("ebbflow_timing_off", Timing::Off),
     ] {
         let (pipeline, mut input, mut output) = PipelineBuilder::<Ev>::new()

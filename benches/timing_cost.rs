@@ -41,6 +41,7 @@ fn timed_pipeline(c: &mut Criterion) {
     for (name, timing) in [
         ("off", Timing::Off),
         ("per_batch", Timing::PerBatch),
+        ("sampled_64", Timing::Sampled(64)),
         ("per_event", Timing::PerEvent),
     ] {
         let seen = Arc::new(AtomicU64::new(0));

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+pub mod sources;
 
 /// The README's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use common::{Add, Mix, Rec, BOUND};
@@ -53,15 +55,20 @@ fn a_panicking_stage_stops_the_pipeline_with_its_name_and_nothing_hangs() {
             .build()
             .unwrap();
         let t0 = Instant::now();
-        // Keep pushing until the pipeline refuses: a push must not block forever on a
-        // ring whose consumer died.
+        // Keep offering events (reading every output in between, so the host itself never
+        // stalls the pipeline) until the pipeline refuses them.
         let mut refused = None;
-        for seq in 0..1_000_000 {
-            if let Err(PushError::Closed(r)) = input.push(Rec::new(seq)) {
-                refused = Some(r.seq);
-                break;
+        let mut seq = 0;
+        while t0.elapsed() < BOUND {
+            match input.try_push(Rec::new(seq)) {
+                Ok(()) => seq += 1,
+                Err(PushError::Full(_)) => std::thread::yield_now(),
+                Err(PushError::Closed(r)) => {
+                    refused = Some(r.seq);
+                    break;
+                }
             }
-            output.pop();
+            while output.pop().is_some() {}
         }
         assert!(
             refused.is_some(),
@@ -97,7 +104,7 @@ fn emitting_past_max_fanout_is_an_error_naming_the_stage() {
         if input.push(Rec::new(seq)).is_err() {
             break;
         }
-        output.pop();
+        while output.pop().is_some() {}
     }
     drop(input);
     let err = pipeline.shutdown().unwrap_err();
@@ -159,5 +166,54 @@ fn a_panic_while_dropping_a_stage_is_reported() {
             assert!(message.contains("cannot release my resources"), "{message}");
         }
         other => panic!("expected the drop panic to be reported, got {other:?}"),
+    }
+}
+
+/// Panics when its gate opens.
+struct PanicWhenReleased(Arc<AtomicBool>);
+impl Stage for PanicWhenReleased {
+    type In = Rec;
+    type Out = Rec;
+    fn process(&mut self, _r: Rec, _out: &mut Emitter<Rec>) {
+        while !self.0.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        panic!("released into a panic");
+    }
+}
+
+#[test]
+fn a_push_blocked_on_a_full_ring_returns_when_the_consumer_panics() {
+    for wait in [WaitStrategy::SpinYield, WaitStrategy::Park] {
+        let release = Arc::new(AtomicBool::new(false));
+        let (pipeline, mut input, _output) = PipelineBuilder::<Rec>::new()
+            .stage("doomed", PanicWhenReleased(release.clone()))
+            .capacity(8)
+            .max_batch(1)
+            .host_wait(wait)
+            .wait(wait)
+            .build()
+            .unwrap();
+        // The stage holds event 0, which keeps its slot until the stage returns; 7 more
+        // fill the ring; the 9th push blocks.
+        for seq in 0..8 {
+            input.push(Rec::new(seq)).unwrap();
+        }
+        let opener = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            release.store(true, Ordering::Release);
+        });
+        let t0 = Instant::now();
+        let r = input.push(Rec::new(9));
+        assert!(
+            matches!(r, Err(PushError::Closed(e)) if e.seq == 9),
+            "{wait:?}: {r:?}"
+        );
+        assert!(t0.elapsed() < BOUND);
+        opener.join().unwrap();
+        assert!(matches!(
+            pipeline.shutdown(),
+            Err(PipelineError::StagePanicked { index: 0, .. })
+        ));
     }
 }

@@ -133,3 +133,22 @@ fn a_live_snapshot_sees_events_in_flight_and_histograms_from_busy_threads() {
     drop(input);
     pipeline.shutdown().unwrap();
 }
+
+#[test]
+fn sampled_timing_records_one_batch_in_n() {
+    let (pipeline, mut input, mut output) = PipelineBuilder::<Rec>::new()
+        .stage("add", Add(1))
+        .max_batch(1)
+        .timing(Timing::Sampled(4))
+        .build()
+        .unwrap();
+    for seq in 0..200 {
+        input.push(Rec::new(seq)).unwrap();
+    }
+    drop(input);
+    let stats = pipeline.finish(&mut output, |_| {}).unwrap();
+    // Batches of one event: 200 batches, every fourth timed.
+    assert_eq!(stats.stages[0].batches, 200);
+    assert_eq!(stats.stages[0].latency.count, 50);
+    assert_eq!(stats.stages[0].events_in, 200);
+}

@@ -120,41 +120,46 @@ impl<S: Stage, D: Downstream<S::Out>> Node<S, D> {
     fn accept_batch(&mut self, batch: &[S::In], cx: &mut ThreadCx) -> Result<(), Halt> {
         cx.current = self.index;
         let n = batch.len() as u64;
-        let over = match self.meter.timing() {
-            Timing::Off => {
-                self.stage.process_batch(batch, &mut self.emitter);
-                self.stage.end_of_batch(&mut self.emitter);
-                0
-            }
-            Timing::PerBatch => {
-                let t0 = self.meter.now();
-                self.stage.process_batch(batch, &mut self.emitter);
-                self.stage.end_of_batch(&mut self.emitter);
+        // Clock reads bracket the stage; recording and counting wait until the outputs
+        // have been handed on, so bookkeeping never delays the next hop.
+        let (timed, t0, t1, over) = if self.meter.timing() == Timing::PerEvent {
+            let mut over = 0;
+            let mut t0 = self.meter.now();
+            for &event in batch {
+                self.stage.process(event, &mut self.emitter);
                 let t1 = self.meter.now();
-                self.meter.record_batch(t1.wrapping_sub(t0), n)
+                over += u64::from(self.meter.record_event(t1.wrapping_sub(t0)));
+                t0 = t1;
             }
-            Timing::PerEvent => {
-                let mut over = 0;
-                let mut t0 = self.meter.now();
-                for &event in batch {
-                    self.stage.process(event, &mut self.emitter);
-                    let t1 = self.meter.now();
-                    over += u64::from(self.meter.record_event(t1.wrapping_sub(t0)));
-                    t0 = t1;
-                }
-                self.stage.end_of_batch(&mut self.emitter);
-                over
-            }
+            self.stage.end_of_batch(&mut self.emitter);
+            (false, 0, 0, over)
+        } else if self.meter.time_this_batch() {
+            let t0 = self.meter.now();
+            self.stage.process_batch(batch, &mut self.emitter);
+            self.stage.end_of_batch(&mut self.emitter);
+            (true, t0, self.meter.now(), 0)
+        } else {
+            self.stage.process_batch(batch, &mut self.emitter);
+            self.stage.end_of_batch(&mut self.emitter);
+            (false, 0, 0, 0)
         };
         if self.emitter.overflowed() {
             return Err(Halt::Overflow(self.index));
         }
-        self.meter.count(n, self.emitter.len() as u64, over);
-        if self.emitter.is_empty() {
-            return Ok(());
-        }
-        let result = self.down.accept(self.emitter.as_slice(), cx);
-        self.emitter.clear();
+        let emitted = self.emitter.len() as u64;
+        let result = if emitted == 0 {
+            Ok(())
+        } else {
+            let r = self.down.accept(self.emitter.as_slice(), cx);
+            self.emitter.clear();
+            r
+        };
+        let over = if timed {
+            self.meter.record_batch(t1.wrapping_sub(t0), n)
+        } else {
+            over
+        };
+        self.meter.count(n, emitted, over);
         result
     }
 }

@@ -676,8 +676,8 @@ impl<T: Event> Input<T> {
         let result = match self.out.policy {
             Backpressure::Block => self
                 .out
-                .push_blocking(std::slice::from_ref(&event), &self.control)
-                .map_err(|_| PushError::Closed(event)),
+                .push_one_blocking(event, &self.control)
+                .map_err(PushError::Closed),
             _ => self
                 .out
                 .push_slice(std::slice::from_ref(&event), &self.control)

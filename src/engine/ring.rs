@@ -188,6 +188,28 @@ impl<T: Event> Outbound<T> {
         }
     }
 
+    /// Writes one event, waiting for room; gives it back if the pipeline aborts first.
+    #[inline]
+    pub(crate) fn push_one_blocking(&mut self, mut event: T, control: &Control) -> Result<(), T> {
+        loop {
+            match self.producer.push(event) {
+                Ok(()) => {
+                    self.committed(1);
+                    self.idler.reset();
+                    return Ok(());
+                }
+                Err(rtrb::PushError::Full(back)) => event = back,
+            }
+            if control.aborting() {
+                return Err(event);
+            }
+            let producer = &self.producer;
+            self.idler.wait(&self.shared.space, || {
+                producer.slots() > 0 || control.aborting()
+            });
+        }
+    }
+
     /// Tries to push one event without waiting; gives it back if there is no room.
     pub(crate) fn try_push(&mut self, event: T) -> Result<(), T> {
         if self.policy == Backpressure::DropOldest && !self.overflow.is_empty() {

@@ -8,7 +8,7 @@ use super::chain::{Downstream, ThreadCx, ThreadSpec};
 use super::control::Halt;
 use super::ring::Inbound;
 use super::stage::Event;
-use super::wait::Idler;
+use super::wait::{Idler, WaitStrategy};
 use super::PipelineError;
 
 /// Runs one thread: `input` feeds `head` (the first stage on this thread and everything
@@ -75,6 +75,19 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".to_string())
 }
 
+/// Spins on the ring's write index only, up to `IDLE_POLLS` times; true if data arrived.
+#[inline]
+fn poll_ring<T: Event>(input: &Inbound<T>) -> bool {
+    const IDLE_POLLS: u32 = 256;
+    for _ in 0..IDLE_POLLS {
+        if input.has_data() {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
+    false
+}
+
 fn segment_loop<T: Event, D: Downstream<T>>(
     input: &mut Inbound<T>,
     head: &mut D,
@@ -97,6 +110,12 @@ fn segment_loop<T: Event, D: Downstream<T>>(
                 return Err(Halt::Abort);
             }
             idler.reset();
+            continue;
+        }
+        // Idle. Poll the ring alone for a while first: the shutdown, abort and snapshot
+        // checks below touch shared lines and lengthen the poll, which a busy-spinning
+        // thread pays as latency on the next event.
+        if spec.wait == WaitStrategy::BusySpin && poll_ring(input) {
             continue;
         }
         let parked = head.flush_idle();

@@ -83,6 +83,8 @@ pub(crate) struct StageMeter {
     budget_ticks: u64,
     local: Histogram<u64>,
     dirty: bool,
+    /// `Timing::Sampled`: batches left until the next timed one.
+    countdown: u32,
     pub(crate) shared: std::sync::Arc<StageShared>,
 }
 
@@ -96,6 +98,7 @@ impl StageMeter {
             budget_ticks,
             local: new_histogram(),
             dirty: false,
+            countdown: 0,
             shared,
         }
     }
@@ -103,6 +106,24 @@ impl StageMeter {
     #[inline(always)]
     pub(crate) fn timing(&self) -> Timing {
         self.timing
+    }
+
+    /// Whether this batch is timed: always under `PerBatch`, one in `n` under `Sampled(n)`.
+    #[inline(always)]
+    pub(crate) fn time_this_batch(&mut self) -> bool {
+        match self.timing {
+            Timing::PerBatch => true,
+            Timing::Sampled(n) => {
+                if self.countdown == 0 {
+                    self.countdown = n.max(1) - 1;
+                    true
+                } else {
+                    self.countdown -= 1;
+                    false
+                }
+            }
+            Timing::Off | Timing::PerEvent => false,
+        }
     }
 
     #[inline(always)]
@@ -114,7 +135,8 @@ impl StageMeter {
     /// Returns how many of them count as over budget (all or none).
     #[inline(always)]
     pub(crate) fn record_batch(&mut self, ticks: u64, n: u64) -> u64 {
-        let per_event = ticks / n;
+        // A batch of one is common at low rates: skip the 64-bit division then.
+        let per_event = if n == 1 { ticks } else { ticks / n };
         self.local
             .saturating_record_n(self.clock.to_ns(per_event).max(1), n);
         self.dirty = true;
