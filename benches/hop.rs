@@ -9,11 +9,11 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ebbflow::engine::{Pinning, PipelineBuilder, Placement, Timing, WaitStrategy};
-use support::{cores, pin, Ev, Identity};
+use support::{cores, pin, time_rounds, Ev, Identity};
 
 const ROUNDS: u64 = 1000;
 
@@ -41,8 +41,7 @@ fn hop(c: &mut Criterion) {
         });
         g.bench_function("rtrb", |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for i in 0..iters * ROUNDS {
+                time_rounds(iters, ROUNDS, |i| {
                     while to_tx.push(Ev::new(i)).is_err() {}
                     loop {
                         if let Ok(e) = back_rx.pop() {
@@ -51,8 +50,7 @@ fn hop(c: &mut Criterion) {
                         }
                         std::hint::spin_loop();
                     }
-                }
-                t0.elapsed() / ROUNDS as u32
+                })
             })
         });
         while to_tx.push(Ev::new(u64::MAX)).is_err() {}
@@ -77,8 +75,7 @@ fn hop(c: &mut Criterion) {
             .expect("valid pipeline");
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for i in 0..iters * ROUNDS {
+                time_rounds(iters, ROUNDS, |i| {
                     input.push(Ev::new(i)).unwrap();
                     loop {
                         if let Some(e) = output.pop() {
@@ -87,8 +84,7 @@ fn hop(c: &mut Criterion) {
                         }
                         std::hint::spin_loop();
                     }
-                }
-                t0.elapsed() / ROUNDS as u32
+                })
             })
         });
         drop(input);
@@ -107,12 +103,10 @@ fn hop(c: &mut Criterion) {
         });
         g.bench_function("crossbeam_channel", |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for i in 0..iters * ROUNDS {
+                time_rounds(iters, ROUNDS, |i| {
                     to_tx.send(Ev::new(i)).unwrap();
                     std::hint::black_box(back_rx.recv().unwrap());
-                }
-                t0.elapsed() / ROUNDS as u32
+                })
             })
         });
         drop(to_tx);
@@ -131,12 +125,10 @@ fn hop(c: &mut Criterion) {
         });
         g.bench_function("std_sync_channel", |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for i in 0..iters * ROUNDS {
+                time_rounds(iters, ROUNDS, |i| {
                     to_tx.send(Ev::new(i)).unwrap();
                     std::hint::black_box(back_rx.recv().unwrap());
-                }
-                t0.elapsed() / ROUNDS as u32
+                })
             })
         });
         drop(to_tx);

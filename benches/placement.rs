@@ -12,11 +12,11 @@ mod support;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ebbflow::engine::{CoreSet, Emitter, Pinning, PipelineBuilder, Placement, Stage, WaitStrategy};
-use support::{pin, wait_for, Ev, Sink};
+use support::{pin, push_chunks, time_stream, Ev, Sink};
 
 const N: u64 = 1 << 18;
 const CHUNK: usize = 256;
@@ -75,20 +75,12 @@ fn placement(c: &mut Criterion) {
             pipeline.layout().len(),
             cores.len()
         );
-        let mut target = 0;
+        let mut total = 0;
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for _ in 0..iters {
-                    let mut sent = 0;
-                    while sent < N {
-                        input.push_slice(&chunk).unwrap();
-                        sent += CHUNK as u64;
-                    }
-                    target += N;
-                }
-                wait_for(&seen, target);
-                t0.elapsed()
+                time_stream(iters, N, &mut total, &seen, || {
+                    push_chunks(&mut input, &chunk, N)
+                })
             })
         });
         drop(input);

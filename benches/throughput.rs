@@ -10,11 +10,11 @@ mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ebbflow::engine::{Pinning, PipelineBuilder, Placement, Timing, WaitStrategy};
-use support::{cores, pin, wait_for, Ev, Sink};
+use support::{cores, pin, push_chunks, time_stream, Ev, Sink};
 
 /// Events per measured iteration.
 const N: u64 = 1 << 20;
@@ -59,20 +59,16 @@ fn throughput(c: &mut Criterion) {
                 s.store(n, Ordering::Release);
             }
         });
-        let mut target = 0;
+        let mut total = 0;
         g.bench_function("rtrb_chunked", |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for _ in 0..iters {
+                time_stream(iters, N, &mut total, &seen, || {
                     let mut sent = 0u64;
                     while sent < N {
                         let (w, _) = tx.push_partial_slice(&chunk);
                         sent += w.len() as u64;
                     }
-                    target += N;
-                }
-                wait_for(&seen, target);
-                t0.elapsed()
+                })
             })
         });
         drop(tx);
@@ -106,21 +102,17 @@ fn throughput(c: &mut Criterion) {
                 }
             }
         });
-        let mut target = 0;
+        let mut total = 0;
         g.bench_function("rtrb_single", |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for _ in 0..iters {
+                time_stream(iters, N, &mut total, &seen, || {
                     for i in 0..N {
                         let mut e = Ev::new(i);
                         while let Err(rtrb::PushError::Full(back)) = tx.push(e) {
                             e = back;
                         }
                     }
-                    target += N;
-                }
-                wait_for(&seen, target);
-                t0.elapsed()
+                })
             })
         });
         drop(tx);
@@ -150,20 +142,12 @@ fn throughput(c: &mut Criterion) {
             .timing(timing)
             .build()
             .expect("valid pipeline");
-        let mut target = 0;
+        let mut total = 0;
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for _ in 0..iters {
-                    let mut sent = 0u64;
-                    while sent < N {
-                        input.push_slice(&chunk).unwrap();
-                        sent += CHUNK as u64;
-                    }
-                    target += N;
-                }
-                wait_for(&seen, target);
-                t0.elapsed()
+                time_stream(iters, N, &mut total, &seen, || {
+                    push_chunks(&mut input, &chunk, N)
+                })
             })
         });
         drop(input);
@@ -186,18 +170,14 @@ fn throughput(c: &mut Criterion) {
                 }
             }
         });
-        let mut target = 0;
+        let mut total = 0;
         g.bench_function("crossbeam_channel", |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for _ in 0..iters {
+                time_stream(iters, N, &mut total, &seen, || {
                     for i in 0..N {
                         tx.send(Ev::new(i)).unwrap();
                     }
-                    target += N;
-                }
-                wait_for(&seen, target);
-                t0.elapsed()
+                })
             })
         });
         drop(tx);
@@ -235,18 +215,14 @@ fn throughput(c: &mut Criterion) {
                 }
             }
         });
-        let mut target = 0;
+        let mut total = 0;
         g.bench_function("std_sync_channel", |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for _ in 0..iters {
+                time_stream(iters, N, &mut total, &seen, || {
                     for i in 0..N {
                         tx.send(Ev::new(i)).unwrap();
                     }
-                    target += N;
-                }
-                wait_for(&seen, target);
-                t0.elapsed()
+                })
             })
         });
         drop(tx);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use ebbflow::engine::{Clock, Pinning, PipelineBuilder, Placement, Timing, WaitStrategy};
-use support::{cores, pin, wait_for, Ev, Sink, Touch};
+use support::{cores, pin, push_chunks, time_stream, Ev, Sink, Touch};
 
 const N: u64 = 1 << 20;
 const CHUNK: usize = 256;
@@ -64,20 +64,12 @@ fn timed_pipeline(c: &mut Criterion) {
             .timing(timing)
             .build()
             .expect("valid pipeline");
-        let mut target = 0;
+        let mut total = 0;
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
-                let t0 = Instant::now();
-                for _ in 0..iters {
-                    let mut sent = 0;
-                    while sent < N {
-                        input.push_slice(&chunk).unwrap();
-                        sent += CHUNK as u64;
-                    }
-                    target += N;
-                }
-                wait_for(&seen, target);
-                t0.elapsed()
+                time_stream(iters, N, &mut total, &seen, || {
+                    push_chunks(&mut input, &chunk, N)
+                })
             })
         });
         drop(input);

@@ -56,10 +56,18 @@ impl Stage for Gate {
 const CAP: usize = 32;
 const N: u64 = 1000;
 
-/// Pushes N events into a stalled pipeline, releases it, and returns (seqs out, stats).
-fn stalled(policy: Backpressure) -> (Vec<u64>, ebbflow::engine::PipelineStats) {
+type Stalled = (
+    ebbflow::engine::Pipeline<Rec, Rec>,
+    ebbflow::engine::Input<Rec>,
+    ebbflow::engine::Output<Rec>,
+    Arc<AtomicBool>,
+);
+
+/// A gated pipeline whose stage holds event 0 while events 1..N are pushed behind it, so
+/// the ring's contents are exact. Returns the pipeline, its ends and the gate's release.
+fn stalled_with_all_pushed(policy: Backpressure) -> Stalled {
     let (gate, release, entered) = Gate::new();
-    let (pipeline, mut input, mut output) = PipelineBuilder::<Rec>::new()
+    let (pipeline, mut input, output) = PipelineBuilder::<Rec>::new()
         .stage("gate", gate)
         .capacity(CAP)
         .backpressure(policy)
@@ -68,12 +76,17 @@ fn stalled(policy: Backpressure) -> (Vec<u64>, ebbflow::engine::PipelineStats) {
         .placement(Placement::Fused)
         .build()
         .unwrap();
-    // Let the stage take event 0 and block on it, so the ring's contents are exact.
     input.push(Rec::new(0)).unwrap();
     wait_for(&entered);
     for seq in 1..N {
         input.push(Rec::new(seq)).unwrap();
     }
+    (pipeline, input, output, release)
+}
+
+/// Pushes N events into a stalled pipeline, releases it, and returns (seqs out, stats).
+fn stalled(policy: Backpressure) -> (Vec<u64>, ebbflow::engine::PipelineStats) {
+    let (pipeline, input, mut output, release) = stalled_with_all_pushed(policy);
     release.store(true, Ordering::Release);
     drop(input);
     let mut seqs = Vec::new();
@@ -176,21 +189,8 @@ fn drop_policy_between_threads_counts_drops_exactly() {
 
 #[test]
 fn drop_oldest_events_parked_at_shutdown_are_counted_not_lost() {
-    let (gate, release, entered) = Gate::new();
-    let (pipeline, mut input, mut output) = PipelineBuilder::<Rec>::new()
-        .stage("gate", gate)
-        .capacity(CAP)
-        .backpressure(Backpressure::DropOldest)
-        .max_batch(1)
-        .output_capacity(2048)
-        .placement(Placement::Fused)
-        .build()
-        .unwrap();
-    input.push(Rec::new(0)).unwrap();
-    wait_for(&entered);
-    for seq in 1..N {
-        input.push(Rec::new(seq)).unwrap();
-    }
+    let (pipeline, mut input, mut output, release) =
+        stalled_with_all_pushed(Backpressure::DropOldest);
     assert_eq!(
         input.parked(),
         CAP,

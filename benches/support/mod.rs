@@ -91,3 +91,43 @@ pub fn wait_for(counter: &AtomicU64, target: u64) {
         std::hint::spin_loop();
     }
 }
+
+/// Times `iters × rounds` calls of `round(i)` and returns the time per round: the body
+/// every round-trip variant shares.
+pub fn time_rounds(iters: u64, rounds: u64, mut round: impl FnMut(u64)) -> std::time::Duration {
+    let t0 = std::time::Instant::now();
+    for i in 0..iters * rounds {
+        round(i);
+    }
+    t0.elapsed() / rounds as u32
+}
+
+/// Times `iters` calls of `send_batch` (each sends `per_iter` events) until the consumer's
+/// counter `seen` has caught up: the body every throughput variant shares. `sent` carries
+/// the running total across criterion's calls.
+pub fn time_stream(
+    iters: u64,
+    per_iter: u64,
+    sent: &mut u64,
+    seen: &AtomicU64,
+    mut send_batch: impl FnMut(),
+) -> std::time::Duration {
+    let t0 = std::time::Instant::now();
+    for _ in 0..iters {
+        send_batch();
+        *sent += per_iter;
+    }
+    wait_for(seen, *sent);
+    t0.elapsed()
+}
+
+/// Pushes `n` events into a pipeline input, `chunk` at a time.
+pub fn push_chunks(input: &mut ebbflow::engine::Input<Ev>, chunk: &[Ev], n: u64) {
+    let mut sent = 0;
+    while sent < n {
+        input
+            .push_slice(chunk)
+            .expect("pipeline accepts until closed");
+        sent += chunk.len() as u64;
+    }
+}
