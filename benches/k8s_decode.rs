@@ -2,7 +2,8 @@
 //! `serde_json::from_slice::<serde_json::Value>` on the same lines, in the
 //! same run.
 //!
-//! Run: `CARGO_TARGET_DIR=/work/target-sources cargo bench --bench k8s_decode -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench --bench k8s_decode -- --warm-up-time 1 --measurement-time 3`
+//! (on a 2-vCPU VM, prefix `taskset -c 1`: see docs/sources.md, "Benchmark").
 //!
 //! Each group decodes one whole stream per iteration; throughput is in
 //! events (lines) per second. `split_lines` is the harness baseline: it

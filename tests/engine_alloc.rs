@@ -3,48 +3,22 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
 use common::{Add, DropThirds, Mix, Rec, Running, Twice, BOUND};
-use ebbflow::engine::{PipelineBuilder, Placement, RecvError, Timing, WaitStrategy};
+use ebbflow::engine::{PipelineBuilder, Placement, PushError, RecvError, Timing, WaitStrategy};
 
-/// Counts every allocation in the process while `COUNTING` is set.
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: delegates every call unchanged to the system allocator; counting has no effect
-// on the memory returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours, passed through.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 const EVENTS: u64 = 1_000_000;
 
 #[test]
 fn a_million_events_cross_a_warm_pipeline_without_allocating() {
+    // The counter works: an allocation anywhere in the process while counting is seen.
+    let (probe, n) = counting_alloc::in_process(|| {
+        std::thread::spawn(|| drop(std::hint::black_box(Box::new(1u64)))).join()
+    });
+    probe.unwrap();
+    assert!(n >= 1, "the counting allocator saw nothing");
     for (placement, wait, timing) in [
         (
             Placement::Groups(vec![2, 3]),
@@ -81,9 +55,17 @@ fn a_million_events_cross_a_warm_pipeline_without_allocating() {
                     received: &mut u64| {
             let end = *seq + n;
             while *seq < end {
-                input.push(Rec::new(*seq)).unwrap();
+                // Never block in push while outputs wait to be read: read, then retry.
+                let mut event = Rec::new(*seq);
+                while let Err(e) = input.try_push(event) {
+                    assert!(matches!(e, PushError::Full(_)), "pipeline closed: {e:?}");
+                    event = e.into_inner();
+                    while output.pop().is_some() {
+                        *received += 1;
+                    }
+                }
                 *seq += 1;
-                while let Some(_r) = output.pop() {
+                while output.pop().is_some() {
                     *received += 1;
                 }
             }
@@ -92,11 +74,9 @@ fn a_million_events_cross_a_warm_pipeline_without_allocating() {
         std::thread::sleep(std::time::Duration::from_millis(50));
         pump(&mut input, &mut output, 10_000, &mut seq, &mut received);
 
-        ALLOCATIONS.store(0, Ordering::SeqCst);
-        COUNTING.store(true, Ordering::SeqCst);
-        pump(&mut input, &mut output, EVENTS, &mut seq, &mut received);
-        COUNTING.store(false, Ordering::SeqCst);
-        let allocations = ALLOCATIONS.load(Ordering::SeqCst);
+        let ((), allocations) = counting_alloc::in_process(|| {
+            pump(&mut input, &mut output, EVENTS, &mut seq, &mut received)
+        });
 
         drop(input);
         loop {

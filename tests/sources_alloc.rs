@@ -4,58 +4,12 @@
 //! Run: `cargo test --release --test sources_alloc` (also passes in debug,
 //! more slowly).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use ebbflow::sources::intern::known;
 use ebbflow::sources::k8s::{DecodeError, Decoded, DecoderConfig, WatchDecoder};
 use ebbflow::sources::record::{FieldId, FieldValue, Kind};
 
-/// Counts allocations (alloc, alloc_zeroed, realloc) made by a thread while
-/// its `COUNTING` flag is set. The flag is thread-local so that the test
-/// harness's own threads cannot disturb the count.
-struct CountingAlloc;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    // `try_with`: the flag may already be gone during thread teardown.
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to `System` unchanged; counting touches
-// only an atomic and a const-initialised thread-local `Cell` (neither allocates).
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/k8s/");
 const EVENTS: u64 = 1_000_000;
@@ -220,27 +174,23 @@ fn one_million_events_without_allocating() {
     let interned_after_warmup = decoder.interner().len();
 
     // The counter works: an allocation on this thread while counting is seen.
-    let probe_before = ALLOCATIONS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    let probe = std::hint::black_box(Vec::<u8>::with_capacity(16));
-    COUNTING.with(|c| c.set(false));
+    let (probe, probe_allocations) =
+        counting_alloc::on_this_thread(|| std::hint::black_box(Vec::<u8>::with_capacity(16)));
     drop(probe);
-    assert_eq!(ALLOCATIONS.load(Ordering::Relaxed) - probe_before, 1);
+    assert_eq!(probe_allocations, 1);
 
     // Measure.
     let mut t = Tally::default();
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    decoder.decode_lines(fresh.as_bytes(), |_, r| t.add(r));
-    while t.outcomes < EVENTS {
-        decoder.decode_lines(warm.as_bytes(), |_, r| {
-            if t.outcomes < EVENTS {
-                t.add(r)
-            }
-        });
-    }
-    COUNTING.with(|c| c.set(false));
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let ((), allocations) = counting_alloc::on_this_thread(|| {
+        decoder.decode_lines(fresh.as_bytes(), |_, r| t.add(r));
+        while t.outcomes < EVENTS {
+            decoder.decode_lines(warm.as_bytes(), |_, r| {
+                if t.outcomes < EVENTS {
+                    t.add(r)
+                }
+            });
+        }
+    });
     let Tally {
         outcomes,
         crash_loops,

@@ -629,3 +629,143 @@ fn corrupted_bytes_never_panic() {
     assert!(err > 0);
     assert_eq!(d.stats().errors.total(), err);
 }
+
+/// Found by the `k8s_decode` fuzz target (fuzz/): an item whose `metadata`
+/// has a wrong type, after a good item, used to end `decode_document` with
+/// an error after the first item had already been reported (and counted the
+/// bad item as a document error). It is now the item's own error, counted
+/// once, and the items after it still decode.
+#[test]
+fn document_item_with_bad_metadata_is_an_item_error() {
+    let input = br#"[{"kind":"Pod","metadata":{"name":"a"}},
+        {"kind":"Pod","metadata":{"name":1,"labels":{"x":"y"}},"spec":{"nodeName":"n"}},
+        {"kind":"Pod","metadata":{"name":"c","managedFields":[{"time":"nope"}]}},
+        {"kind":"Pod","metadata":{"name":"d"}}]"#;
+    let mut d = WatchDecoder::default();
+    let mut out = Vec::new();
+    let summary = d
+        .decode_document(input, Op::Added, |r| out.push(r.map(|d| d.record().name)))
+        .unwrap();
+    assert_eq!(summary.objects, 4);
+    assert_eq!(summary.errors, 2);
+    assert!(out[0].is_ok() && out[3].is_ok(), "{out:?}");
+    assert!(
+        matches!(
+            out[1],
+            Err(DecodeError::WrongType {
+                field: "metadata.name",
+                ..
+            })
+        ),
+        "{out:?}"
+    );
+    assert!(
+        matches!(
+            out[2],
+            Err(DecodeError::BadTimestamp {
+                field: "metadata.managedFields.time",
+                ..
+            })
+        ),
+        "{out:?}"
+    );
+    assert_eq!(d.resolve(out[3].unwrap()), Some("d"));
+    let s = d.stats();
+    assert_eq!(s.decoded(), 2);
+    assert_eq!(s.errors.wrong_type, 1);
+    assert_eq!(s.errors.bad_timestamp, 1);
+    assert_eq!(s.errors.total(), 2);
+
+    // The same in a `*List`, and as a single object.
+    let list = br#"{"kind":"PodList","metadata":{"resourceVersion":"9"},"items":[{"metadata":{"name":"a"}},{"metadata":{"namespace":[]}},{"metadata":{"name":"b"}}]}"#;
+    let mut d = WatchDecoder::default();
+    let mut n = (0, 0);
+    let summary = d
+        .decode_document(list, Op::Added, |r| match r {
+            Ok(_) => n.0 += 1,
+            Err(_) => n.1 += 1,
+        })
+        .unwrap();
+    assert_eq!((summary.objects, summary.errors), (3, 1));
+    assert_eq!(n, (2, 1));
+    assert_eq!(d.resume_version(), Some("9"));
+    assert_eq!(d.stats().errors.wrong_type, 1);
+
+    let mut d = WatchDecoder::default();
+    let mut errs = 0;
+    let summary = d
+        .decode_document(
+            br#"{"kind":"Pod","metadata":{"name":true}}"#,
+            Op::Added,
+            |r| errs += usize::from(r.is_err()),
+        )
+        .unwrap();
+    assert_eq!((summary.objects, summary.errors, errs), (1, 1, 1));
+    assert_eq!(d.stats().errors.total(), 1);
+}
+
+/// Found by the `k8s_decode` fuzz target (fuzz/, a 300 s run): a line one
+/// byte shorter than `max_object_bytes` has its newline as the last byte
+/// under the size cap; the decoder took the value as ending *at* the cap,
+/// looked past the newline for more of the line, and reported the line
+/// `TooLarge` together with the whole next line, which was lost. Lines of
+/// every length around the limit, with `\n` and `\r\n`, now decode exactly.
+#[test]
+fn line_just_under_the_size_limit_keeps_the_next_line() {
+    let lines = watch_lines();
+    let a = &lines[0];
+    // A short second line, well under every limit tried.
+    let b = r#"{"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"1391"}}}"#;
+    for ending in ["\n", "\r\n"] {
+        let input = format!("{a}{ending}{b}{ending}");
+        let with_cr = usize::from(ending == "\r\n");
+        // The limit applies to the line without its ending (`\n` or
+        // `\r\n`); `Line::bytes` and `TooLarge::len` include the `\r`.
+        let line_len = a.len() + with_cr;
+        for limit in a.len() - 2..=a.len() + 3 {
+            let mut d = WatchDecoder::new(DecoderConfig {
+                max_object_bytes: limit,
+                ..DecoderConfig::default()
+            });
+            let mut out = Vec::new();
+            d.decode_lines(input.as_bytes(), |line, r| {
+                out.push((
+                    line.number,
+                    line.bytes.len(),
+                    r.map(|d| d.record().resource_version),
+                ))
+            });
+            assert_eq!(out.len(), 2, "limit {limit}, {ending:?}: {out:?}");
+            assert_eq!(
+                out[1],
+                (2, b.len() + with_cr, Ok(1391)),
+                "limit {limit}, {ending:?}"
+            );
+            if a.len() <= limit {
+                assert_eq!(out[0], (1, line_len, Ok(1389)), "limit {limit}, {ending:?}");
+            } else {
+                assert_eq!(
+                    out[0],
+                    (
+                        1,
+                        line_len,
+                        Err(DecodeError::TooLarge {
+                            len: line_len,
+                            limit
+                        })
+                    ),
+                    "limit {limit}, {ending:?}"
+                );
+            }
+
+            // The same through the partial-read driver.
+            let mut d = WatchDecoder::new(DecoderConfig {
+                max_object_bytes: limit,
+                ..DecoderConfig::default()
+            });
+            let mut n = 0;
+            let consumed = d.decode_complete_lines(input.as_bytes(), |_, _| n += 1);
+            assert_eq!((consumed, n), (input.len(), 2), "limit {limit}, {ending:?}");
+        }
+    }
+}

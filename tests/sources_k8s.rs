@@ -1009,3 +1009,45 @@ fn agrees_with_serde_json_on_names_of_every_object_fixture() {
         }
     }
 }
+
+/// The default ingest clock (the engine's stage clock, anchored to
+/// `SystemTime` at most every 50 ms) stays within a few ms of wall time and
+/// does not run backwards between anchorings by more than the anchoring
+/// correction.
+#[test]
+fn default_ingest_clock_follows_wall_time() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let wall = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64
+    };
+    let line =
+        br#"{"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"a","namespace":"n"}}}"#;
+    let mut d = WatchDecoder::default();
+    let mut prev = 0i64;
+    let started = std::time::Instant::now();
+    let mut n = 0u32;
+    while started.elapsed() < std::time::Duration::from_millis(250) {
+        let before = wall();
+        let t = d.decode_event(line).unwrap().record().ingest_ns;
+        let after = wall();
+        // 2 ms of slack for the stage clock's calibration error and
+        // preemption between the reads.
+        assert!(
+            t >= before - 2_000_000 && t <= after + 2_000_000,
+            "{before} {t} {after}"
+        );
+        assert!(
+            t >= prev - 1_000_000,
+            "ingest time went back: {prev} -> {t}"
+        );
+        prev = t;
+        n += 1;
+        if n.is_multiple_of(64) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    assert!(n > 100);
+}

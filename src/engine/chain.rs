@@ -79,6 +79,9 @@ pub trait Downstream<T>: Send + 'static {
     fn publish(&mut self) -> bool;
     /// Moves drop-oldest overflow into rings; returns how many events are still parked.
     fn flush_idle(&mut self) -> usize;
+    /// Whether a batch handed here goes straight into a ring to another thread (rather
+    /// than to a stage fused on this thread).
+    fn hands_to_ring(&self) -> bool;
 }
 
 /// A stage at run time.
@@ -113,6 +116,10 @@ impl<S: Stage, D: Downstream<S::Out>> Downstream<S::In> for Node<S, D> {
     fn flush_idle(&mut self) -> usize {
         self.down.flush_idle()
     }
+
+    fn hands_to_ring(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Stage, D: Downstream<S::Out>> Node<S, D> {
@@ -132,16 +139,19 @@ impl<S: Stage, D: Downstream<S::Out>> Node<S, D> {
                 t0 = t1;
             }
             self.stage.end_of_batch(&mut self.emitter);
-            (false, 0, 0, over)
+            (false, 0, None, over)
         } else if self.meter.time_this_batch() {
             let t0 = self.meter.now();
             self.stage.process_batch(batch, &mut self.emitter);
             self.stage.end_of_batch(&mut self.emitter);
-            (true, t0, self.meter.now(), 0)
+            // Before a ring, the end is read after the write instead (below), so the next
+            // thread gets the events without waiting for a clock read.
+            let t1 = (!self.down.hands_to_ring()).then(|| self.meter.now());
+            (true, t0, t1, 0)
         } else {
             self.stage.process_batch(batch, &mut self.emitter);
             self.stage.end_of_batch(&mut self.emitter);
-            (false, 0, 0, 0)
+            (false, 0, None, 0)
         };
         if self.emitter.overflowed() {
             return Err(Halt::Overflow(self.index));
@@ -155,6 +165,7 @@ impl<S: Stage, D: Downstream<S::Out>> Node<S, D> {
             r
         };
         let over = if timed {
+            let t1 = t1.unwrap_or_else(|| self.meter.now());
             self.meter.record_batch(t1.wrapping_sub(t0), n)
         } else {
             over
@@ -194,6 +205,11 @@ impl<T: Event, N: Downstream<T>> Downstream<T> for Hop<T, N> {
             Hop::Ring(out) => out.flush_overflow(),
         }
     }
+
+    #[inline(always)]
+    fn hands_to_ring(&self) -> bool {
+        matches!(self, Hop::Ring(_))
+    }
 }
 
 impl<T: Event> Downstream<T> for Outbound<T> {
@@ -208,6 +224,11 @@ impl<T: Event> Downstream<T> for Outbound<T> {
 
     fn flush_idle(&mut self) -> usize {
         self.flush_overflow()
+    }
+
+    #[inline(always)]
+    fn hands_to_ring(&self) -> bool {
+        true
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::engine::Clock;
 use crate::sources::hash::{Fnv1a, KEY_SEPARATOR};
 use crate::sources::intern::{Interner, InternerConfig, Resolver, Symbol};
 use crate::sources::k8s::error::{DecodeError, DecodeStats, JsonType};
@@ -123,6 +124,78 @@ fn system_clock() -> i64 {
     }
 }
 
+/// How long the default ingest clock extrapolates wall time from the
+/// stage clock before it reads `SystemTime` again.
+const REANCHOR_INTERVAL_US: f64 = 50_000.0;
+
+/// The ingest clock: wall time in ns since the Unix epoch.
+///
+/// The default reads [`Clock`] (the time-stamp counter where the CPU has an
+/// invariant one: a few ns) per record and adds the elapsed time to a
+/// `SystemTime` reading taken at most [`REANCHOR_INTERVAL_US`] earlier,
+/// instead of a `SystemTime::now()` per record. Between re-anchorings the
+/// error is the counter's calibration error over ≤ 50 ms (µs at worst);
+/// each re-anchoring reads `SystemTime` again, so the clock follows wall
+/// time (and its steps, as `SystemTime` does).
+#[derive(Clone, Copy)]
+enum IngestClock {
+    Wall {
+        clock: &'static Clock,
+        base_ns: i64,
+        base_ticks: u64,
+        /// Counter ticks after which to re-anchor; 0 before the first read.
+        reanchor_ticks: u64,
+    },
+    Custom(fn() -> i64),
+}
+
+impl IngestClock {
+    fn wall() -> IngestClock {
+        IngestClock::Wall {
+            clock: Clock::get(),
+            base_ns: 0,
+            base_ticks: 0,
+            reanchor_ticks: 0,
+        }
+    }
+
+    #[inline]
+    fn now(&mut self) -> i64 {
+        match self {
+            IngestClock::Wall {
+                clock,
+                base_ns,
+                base_ticks,
+                reanchor_ticks,
+            } => {
+                let ticks = clock.ticks();
+                // A counter read before the anchor (another core's counter
+                // slightly behind) wraps to a huge value and re-anchors too.
+                let dt = ticks.wrapping_sub(*base_ticks);
+                if dt < *reanchor_ticks {
+                    let ns = i64::try_from(clock.to_ns(dt)).unwrap_or(i64::MAX);
+                    return base_ns.saturating_add(ns);
+                }
+                Self::reanchor(clock, base_ns, base_ticks, reanchor_ticks)
+            }
+            IngestClock::Custom(f) => f(),
+        }
+    }
+
+    #[cold]
+    fn reanchor(
+        clock: &'static Clock,
+        base_ns: &mut i64,
+        base_ticks: &mut u64,
+        reanchor_ticks: &mut u64,
+    ) -> i64 {
+        *base_ticks = clock.ticks();
+        *base_ns = system_clock();
+        *reanchor_ticks = clock.us_to_ticks(REANCHOR_INTERVAL_US).max(1);
+        *base_ns
+    }
+}
+
 /// Decodes Kubernetes watch streams and objects into [`Record`]s without
 /// building a DOM or allocating per event.
 ///
@@ -135,11 +208,10 @@ pub struct WatchDecoder {
     interner: Interner,
     stats: DecodeStats,
     next_seq: u64,
-    clock: fn() -> i64,
+    clock: IngestClock,
     resume: [u8; MAX_RESUME_VERSION_BYTES],
     resume_len: Option<u8>,
     scratch: Box<[u8]>,
-    x: Extracted,
 }
 
 impl Default for WatchDecoder {
@@ -169,19 +241,20 @@ impl WatchDecoder {
             interner: Interner::new(config.interner),
             stats: DecodeStats::default(),
             next_seq: 0,
-            clock: system_clock,
+            clock: IngestClock::wall(),
             resume: [0; MAX_RESUME_VERSION_BYTES],
             resume_len: None,
             scratch: vec![0u8; config.max_string_bytes].into_boxed_slice(),
-            x: Extracted::default(),
             config,
         }
     }
 
-    /// Replaces the ingest clock (default: `SystemTime` in ns since the
-    /// Unix epoch), e.g. with a fixed or test clock.
+    /// Replaces the ingest clock (default: wall time in ns since the Unix
+    /// epoch, read as `SystemTime` at most every 50 ms and extrapolated
+    /// with the engine's [`Clock`] in between), e.g. with a fixed or test
+    /// clock.
     pub fn with_clock(mut self, clock: fn() -> i64) -> WatchDecoder {
-        self.clock = clock;
+        self.clock = IngestClock::Custom(clock);
         self
     }
 
@@ -242,9 +315,10 @@ impl WatchDecoder {
     /// one JSON value; any whitespace (also newlines) is allowed around and
     /// inside it, so pretty-printed events decode too.
     pub fn decode_event(&mut self, input: &[u8]) -> Result<Decoded> {
+        let mut x = Extracted::default();
         let r = self
-            .walk_whole(input, true)
-            .and_then(|()| self.build_event(input));
+            .walk_whole(input, true, &mut x)
+            .and_then(|()| self.build_event(input, &x));
         self.account(&r);
         r
     }
@@ -254,10 +328,10 @@ impl WatchDecoder {
     /// objects become [`Decoded::Relist`] (code 410) or [`Decoded::Status`]
     /// with [`Op::Error`].
     pub fn decode_object(&mut self, input: &[u8], op: Op) -> Result<Decoded> {
-        let r = self.walk_whole(input, false).and_then(|()| {
-            let kind = self.x.kind;
-            self.build(input, op, kind)
-        });
+        let mut x = Extracted::default();
+        let r = self
+            .walk_whole(input, false, &mut x)
+            .and_then(|()| self.build(input, op, x.kind, &x));
         self.account(&r);
         r
     }
@@ -312,8 +386,8 @@ impl WatchDecoder {
     // ---------------------------------------------------------------------
 
     /// Checks the size, finds the top-level object and walks it (as an
-    /// envelope when `envelope`), leaving the fields in `self.x`.
-    fn walk_whole(&mut self, input: &[u8], envelope: bool) -> Result<()> {
+    /// envelope when `envelope`), leaving the fields in `x`.
+    fn walk_whole(&mut self, input: &[u8], envelope: bool, x: &mut Extracted) -> Result<()> {
         let mut sc = Scanner::new(input, 0, self.config.max_depth, false);
         let first = match sc.peek() {
             Ok(b) => b,
@@ -325,13 +399,19 @@ impl WatchDecoder {
                 limit: self.config.max_object_bytes,
             });
         }
-        self.walk_top(&mut sc, first, envelope)?;
+        self.walk_top(&mut sc, first, envelope, x)?;
         sc.finish()?;
         Ok(())
     }
 
     /// Walks the top-level value at the scanner (first byte `first`).
-    fn walk_top(&mut self, sc: &mut Scanner<'_>, first: u8, envelope: bool) -> Result<()> {
+    fn walk_top(
+        &mut self,
+        sc: &mut Scanner<'_>,
+        first: u8,
+        envelope: bool,
+        x: &mut Extracted,
+    ) -> Result<()> {
         let offset = sc.pos();
         match first {
             b'{' => {}
@@ -340,19 +420,17 @@ impl WatchDecoder {
             }
             byte => return Err(DecodeError::NotJson { offset, byte }),
         }
-        self.x = Extracted::default();
         // Enter the object: object_start cannot fail on `{` except for depth.
         sc.object_start()?;
         if envelope {
-            extract::envelope(sc, &mut self.x)
+            extract::envelope(sc, x)
         } else {
-            extract::object_body(sc, &mut self.x)
+            extract::object_body(sc, x)
         }
     }
 
-    fn build_event(&mut self, buf: &[u8]) -> Result<Decoded> {
-        let t = self
-            .x
+    fn build_event(&mut self, buf: &[u8], x: &Extracted) -> Result<Decoded> {
+        let t = x
             .event_type
             .ok_or(DecodeError::MissingField { field: "type" })?;
         let op = if text_eq(buf, t, b"ADDED") {
@@ -368,11 +446,10 @@ impl WatchDecoder {
         } else {
             return Err(DecodeError::UnknownEventType { offset: t.offset() });
         };
-        if !self.x.object_seen {
+        if !x.object_seen {
             return Err(DecodeError::MissingField { field: "object" });
         }
-        let kind = self.x.kind;
-        self.build(buf, op, kind)
+        self.build(buf, op, x.kind, x)
     }
 
     /// Decodes the line starting at `start`. Returns the outcome and the
@@ -382,15 +459,19 @@ impl WatchDecoder {
         let cap = input.len().min(start.saturating_add(limit));
         let capped = &input[..cap];
         let mut sc = Scanner::new(capped, start, self.config.max_depth, true);
+        let mut x = Extracted::default();
         let walked = match sc.peek() {
             Ok(first) => self
-                .walk_top(&mut sc, first, true)
+                .walk_top(&mut sc, first, true, &mut x)
                 .and_then(|()| sc.finish()),
             Err(e) => Err(e),
         };
         match walked {
             Ok(mut end) => {
-                if end == cap && cap < input.len() {
+                // `end == cap` after the line's newline was consumed (it
+                // was the last byte under the cap) means the line is
+                // complete: only a line cut by the cap needs this check.
+                if end == cap && cap < input.len() && input[cap - 1] != b'\n' {
                     // The value ended exactly at the size cap: only
                     // whitespace may remain on this line.
                     let mut p = cap;
@@ -407,7 +488,7 @@ impl WatchDecoder {
                         }
                     }
                 }
-                let r = self.build_event(capped).map_err(|e| e.rebased(start));
+                let r = self.build_event(capped, &x).map_err(|e| e.rebased(start));
                 (r, end)
             }
             Err(e) => {
@@ -600,12 +681,21 @@ impl WatchDecoder {
         F: FnMut(Result<Decoded>),
     {
         let offset = sc.pos();
+        let depth = sc.depth();
         let r = match sc.object_start()? {
             Got::Val(()) => {
-                self.x = Extracted::default();
-                extract::object_body(sc, &mut self.x)?;
-                let kind = self.x.kind.or(default_kind);
-                self.build(input, op, kind)
+                let mut x = Extracted::default();
+                match extract::object_body(sc, &mut x) {
+                    Ok(()) => self.build(input, op, x.kind.or(default_kind), &x),
+                    Err(e) => {
+                        // The document is valid JSON (checked first), so
+                        // this is the item's content (e.g. a wrong type in
+                        // `metadata`): report it as the item's error and
+                        // go on after the item.
+                        sc.skip_from(offset, depth)?;
+                        Err(e)
+                    }
+                }
             }
             Got::Null => Err(DecodeError::NotAnObject {
                 offset,
@@ -636,17 +726,16 @@ impl WatchDecoder {
         }
     }
 
-    /// Builds the outcome from `self.x`. `kind` is the object's kind span
+    /// Builds the outcome from `x`. `kind` is the object's kind span
     /// (or, for a list item without one, the list's item kind).
-    fn build(&mut self, buf: &[u8], op: Op, kind: Option<Str>) -> Result<Decoded> {
-        let x = self.x;
+    fn build(&mut self, buf: &[u8], op: Op, kind: Option<Str>, x: &Extracted) -> Result<Decoded> {
         let kind_span = kind.ok_or(DecodeError::MissingField { field: "kind" })?;
         let mut kind_buf = [0u8; 128];
         let kind_bytes = text(buf, kind_span, &mut kind_buf, "kind")?;
         let kind = Kind::from_k8s(kind_bytes);
 
         if op == Op::Error || kind == Kind::Status {
-            return self.build_status(buf, kind, kind_bytes, &x);
+            return self.build_status(buf, kind, kind_bytes, x);
         }
         if kind == Kind::Unknown && self.config.unknown_kinds == UnknownKinds::Reject {
             return Err(DecodeError::UnknownKind {
@@ -692,17 +781,17 @@ impl WatchDecoder {
             return Ok(Decoded::Bookmark(rec));
         }
 
-        self.source_time(buf, kind, &x, &mut rec)?;
+        self.source_time(buf, kind, x, &mut rec)?;
         match kind {
-            Kind::Pod => self.pod_fields(buf, &x, &mut rec)?,
-            Kind::Node => node_fields(&x, &mut rec),
-            Kind::Deployment => deployment_fields(&x, &mut rec),
+            Kind::Pod => self.pod_fields(buf, x, &mut rec)?,
+            Kind::Node => node_fields(x, &mut rec),
+            Kind::Deployment => deployment_fields(x, &mut rec),
             Kind::Service => {
                 if x.service_type.is_some() {
                     let t = self.intern(buf, x.service_type, "spec.type", &mut rec, None)?;
                     rec.push(FieldId::ServiceType, FieldValue::Sym(t));
                 }
-                push_hashes(&x, x.spec_hash, &mut rec);
+                push_hashes(x, x.spec_hash, &mut rec);
             }
             Kind::ConfigMap => {
                 rec.push(
@@ -716,13 +805,13 @@ impl WatchDecoder {
                         d.unwrap_or(0) ^ b.unwrap_or(0).rotate_left(32),
                     )),
                 };
-                push_hashes(&x, data, &mut rec);
+                push_hashes(x, data, &mut rec);
             }
-            Kind::Event => self.event_fields(buf, &x, &mut rec)?,
+            Kind::Event => self.event_fields(buf, x, &mut rec)?,
             Kind::Unknown | Kind::Status | Kind::Tick | Kind::Sensor => {
                 let name = self.intern_bytes(kind_bytes, kind_span, "kind", &mut rec)?;
                 rec.push(FieldId::KindName, FieldValue::Sym(name));
-                push_hashes(&x, x.spec_hash, &mut rec);
+                push_hashes(x, x.spec_hash, &mut rec);
             }
         }
         self.finish_record(&mut rec);
@@ -860,7 +949,7 @@ impl WatchDecoder {
     fn finish_record(&mut self, rec: &mut Record) {
         rec.seq = self.next_seq;
         self.next_seq += 1;
-        rec.ingest_ns = (self.clock)();
+        rec.ingest_ns = self.clock.now();
     }
 
     /// Interns the string `s` (empty if `None`), feeding its unescaped

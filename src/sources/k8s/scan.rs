@@ -60,8 +60,9 @@ pub(crate) enum Got<T> {
 }
 
 /// Longest object key compared after unescaping; every key the decoder
-/// looks for is shorter.
-const KEY_BUF: usize = 64;
+/// looks for is shorter (the longest is 26 bytes). Kept small: a `Key` is
+/// returned by value for every key of every object.
+const KEY_BUF: usize = 32;
 
 /// An object key.
 pub(crate) enum Key<'a> {
@@ -206,6 +207,25 @@ impl<'a> Scanner<'a> {
             Some(&b) => Ok(b),
             None => Err(self.truncated()),
         }
+    }
+
+    /// Current nesting depth.
+    #[inline]
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// Abandons a value that was partly walked: rescans it from `start`
+    /// (where it began, at nesting depth `depth`) and leaves the scanner
+    /// just after it at that depth, with no hash in progress.
+    pub fn skip_from(&mut self, start: usize, depth: u32) -> Result<()> {
+        let mut again = Scanner::new(self.buf, start, self.max_depth, self.line_mode);
+        again.depth = depth;
+        again.skip_value()?;
+        self.pos = again.pos;
+        self.depth = depth;
+        self.hashing = false;
+        Ok(())
     }
 
     /// Starts a whitespace-insensitive hash at the next token.
@@ -626,7 +646,7 @@ impl<'a> Scanner<'a> {
     /// The next key of the object being walked (consuming the `:` after
     /// it), or `None` after consuming the closing `}`. `first` must be
     /// `true` for the first call on an object and is cleared.
-    #[inline]
+    #[inline(always)]
     pub fn next_key(&mut self, first: &mut bool) -> Result<Option<Key<'a>>> {
         let mut b = self.peek()?;
         if *first {
@@ -662,11 +682,7 @@ impl<'a> Scanner<'a> {
         if !s.escaped {
             return Ok(Some(Key::Raw(raw)));
         }
-        let mut out = [0u8; KEY_BUF];
-        Ok(Some(match unescape(raw, &mut out) {
-            Some(n) => Key::Unescaped(raw, out, n as u8),
-            None => Key::Long(raw),
-        }))
+        Ok(Some(unescaped_key(raw)))
     }
 
     /// Whether the array being walked has another element (consuming the
@@ -707,6 +723,17 @@ impl<'a> Scanner<'a> {
             Some(b'\n') if self.line_mode => Ok(self.pos + 1),
             Some(_) => Err(DecodeError::TrailingData { offset: self.pos }),
         }
+    }
+}
+
+/// A key with escapes (rare): unescaped into the key's own buffer.
+#[cold]
+#[inline(never)]
+fn unescaped_key(raw: &[u8]) -> Key<'_> {
+    let mut out = [0u8; KEY_BUF];
+    match unescape(raw, &mut out) {
+        Some(n) => Key::Unescaped(raw, out, n as u8),
+        None => Key::Long(raw),
     }
 }
 
