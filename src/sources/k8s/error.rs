@@ -172,8 +172,15 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// The offset the error refers to, if it has one.
-    pub const fn offset(&self) -> Option<usize> {
-        match *self {
+    pub fn offset(&self) -> Option<usize> {
+        // The variants that carry an offset are listed once, in `offset_mut`.
+        let mut copy = *self;
+        copy.offset_mut().copied()
+    }
+
+    /// The byte offset inside the error, for the variants that have one.
+    fn offset_mut(&mut self) -> Option<&mut usize> {
+        match self {
             DecodeError::Empty
             | DecodeError::TooLarge { .. }
             | DecodeError::MissingField { .. } => None,
@@ -197,24 +204,8 @@ impl DecodeError {
     /// Makes the error's offset relative to `start` (the start of a line
     /// inside a larger buffer).
     pub(crate) fn rebased(mut self, start: usize) -> DecodeError {
-        match &mut self {
-            DecodeError::Empty
-            | DecodeError::TooLarge { .. }
-            | DecodeError::MissingField { .. } => {}
-            DecodeError::NotJson { offset, .. }
-            | DecodeError::Truncated { offset }
-            | DecodeError::Syntax { offset, .. }
-            | DecodeError::InvalidEscape { offset }
-            | DecodeError::InvalidUtf8 { offset }
-            | DecodeError::TooDeep { offset, .. }
-            | DecodeError::TrailingData { offset }
-            | DecodeError::NotAnObject { offset, .. }
-            | DecodeError::WrongType { offset, .. }
-            | DecodeError::NumberOutOfRange { offset, .. }
-            | DecodeError::BadTimestamp { offset, .. }
-            | DecodeError::UnknownEventType { offset }
-            | DecodeError::UnknownKind { offset }
-            | DecodeError::StringTooLong { offset, .. } => *offset = offset.saturating_sub(start),
+        if let Some(offset) = self.offset_mut() {
+            *offset = offset.saturating_sub(start);
         }
         self
     }

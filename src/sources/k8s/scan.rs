@@ -626,18 +626,19 @@ impl<'a> Scanner<'a> {
     /// consuming `null`, `Wrong` after skipping another value.
     #[inline]
     pub fn object_start(&mut self) -> Result<Got<()>> {
-        match self.peek()? {
-            b'{' => self.enter().map(|_| Got::Val(())),
-            b'n' => self.literal(b"null").map(|_| Got::Null),
-            _ => self.wrong(),
-        }
+        self.container_start(b'{')
     }
 
     /// Enters an array, like [`object_start`](Self::object_start).
     #[inline]
     pub fn array_start(&mut self) -> Result<Got<()>> {
+        self.container_start(b'[')
+    }
+
+    #[inline]
+    fn container_start(&mut self, open: u8) -> Result<Got<()>> {
         match self.peek()? {
-            b'[' => self.enter().map(|_| Got::Val(())),
+            b if b == open => self.enter().map(|_| Got::Val(())),
             b'n' => self.literal(b"null").map(|_| Got::Null),
             _ => self.wrong(),
         }
