@@ -17,6 +17,13 @@ fi
 have_tool() { cargo "$1" --version >/dev/null 2>&1; }
 have_tool fmt || rustup component add rustfmt || true
 have_tool clippy || rustup component add clippy || true
+# Each part of the project that needs outside peers (npm, PyPI, Debian packages) installs
+# them in its own idempotent script.
+for setup in scripts/setup.d/*.sh; do
+    [ -e "$setup" ] || continue
+    echo "== $setup"
+    bash "$setup"
+done
 
 # --- checks --------------------------------------------------------------------------
 if have_tool fmt; then

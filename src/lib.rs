@@ -5,7 +5,10 @@
 //! * [`sources`]: fixed-size records and the decoders that produce them.
 #![warn(missing_docs)]
 
+pub mod channels;
 pub mod engine;
+pub mod flow;
+pub mod journal;
 pub mod sources;
 
 /// The README's code blocks, compiled and run as doc tests.

@@ -14,7 +14,7 @@
 //! See `docs/architecture.md` for threads, rings, budgets and what may allocate.
 
 mod chain;
-mod clock;
+pub mod clock;
 mod control;
 mod error;
 mod pipeline;

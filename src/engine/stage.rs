@@ -83,6 +83,21 @@ impl<T: Event> Emitter<T> {
         }
     }
 
+    /// Emits copies of `events` and returns them, mutable, so that a stage can evaluate a
+    /// whole batch in place (one copy, then branch-light loops over the slice). Events past
+    /// the capacity are refused and the emitter is marked overflowed, as with
+    /// [`emit`](Self::emit).
+    #[inline]
+    pub fn emit_slice(&mut self, events: &[T]) -> &mut [T] {
+        let start = self.buf.len();
+        let fit = events.len().min(self.capacity - start);
+        if fit < events.len() {
+            self.overflowed = true;
+        }
+        self.buf.extend_from_slice(&events[..fit]);
+        &mut self.buf[start..]
+    }
+
     /// Events emitted so far in this batch.
     #[inline]
     pub fn len(&self) -> usize {
@@ -130,5 +145,16 @@ mod tests {
         e.emit(3);
         assert!(e.overflowed());
         assert_eq!(e.as_slice(), &[1, 2]);
+    }
+
+    #[test]
+    fn emit_slice_hands_back_the_copies_and_refuses_past_capacity() {
+        let mut e = Emitter::<u32>::with_capacity(3);
+        e.emit(9);
+        let tail = e.emit_slice(&[1, 2, 3]);
+        assert_eq!(tail, &mut [1, 2]);
+        tail[0] = 10;
+        assert!(e.overflowed());
+        assert_eq!(e.as_slice(), &[9, 10, 2]);
     }
 }

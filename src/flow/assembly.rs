@@ -1,0 +1,391 @@
+//! [`ReverseFlow`]: the whole chain — reactor → resources → distribution → bitactor →
+//! schema → turtle → typer → notify — assembled on the engine from a [`FlowConfig`].
+//!
+//! The host thread is the *source* (stage 0): it decodes or generates records and pushes
+//! them with [`ReverseFlow::push_record`], pushes a [`tick`](ReverseFlow::tick) now and then
+//! (windows and coalesced topics close on ticks), and submits client commands with
+//! [`ReverseFlow::submit`], which parses them, registers them with the [`CommandDesk`] and
+//! sends them down the pipeline in order with the data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{
+    BuildError, Input, Output, Pipeline, PipelineBuilder, PipelineError, PipelineStats,
+    Pinning, Placement, PushError, Timing, WaitStrategy,
+};
+use crate::flow::bitactor::{ActorConfig, BitActor, RuleCatalog, RuleSet, RulesError};
+use crate::flow::commands::{parse_command, CommandDesk, CommandParseError, Outcome};
+use crate::flow::distribution::{Distribution, Sharded};
+use crate::flow::item::{Item, Severity};
+use crate::flow::notify::{DescribeRules, NotifyConfig, NotifyStage, Publish, Shared};
+use crate::flow::reactor::steps::{FaultInjector, Validate};
+use crate::flow::reactor::{ChainConfig, ConfigErrors, Reactor, ReactorConfig};
+use crate::flow::resources::{ResourcesStage, SnapshotSlot, DEFAULT_CAPACITY};
+use crate::flow::stages::{BitActorStage, ReactorStage, SchemaStage, TurtleStage, TyperStage};
+use crate::sources::intern::{Interner, Resolver};
+use crate::sources::record::{Kind, Record};
+
+/// The stages, in order, as named in statistics.
+pub const STAGE_NAMES: [&str; 8] = [
+    "reactor",
+    "resources",
+    "distribution",
+    "bitactor",
+    "schema",
+    "turtle",
+    "typer",
+    "notify",
+];
+
+/// Most bitactor shards (see [`Sharded`]).
+pub const MAX_SHARDS: usize = 8;
+
+/// Where the stages run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FlowPlacement {
+    /// All eight stages on one pipeline thread (the host is the second thread). The
+    /// default: on a 2-core machine the hot path owns one core, the source the other.
+    #[default]
+    Fused,
+    /// Two pipeline threads: reactor, resources and distribution on the first; the rest on
+    /// the second.
+    Split,
+    /// One thread per stage (for machines with ≥ 9 cores).
+    PerStage,
+}
+
+impl FlowPlacement {
+    fn engine(&self) -> Placement {
+        match self {
+            FlowPlacement::Fused => Placement::Fused,
+            FlowPlacement::Split => Placement::Groups(vec![3, 5]),
+            FlowPlacement::PerStage => Placement::PerStage,
+        }
+    }
+}
+
+/// Latency budgets per event, per stage (in [`STAGE_NAMES`] order).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Budgets(pub [Duration; 8]);
+
+impl Default for Budgets {
+    /// 2 µs for reactor and resources, 1 µs for distribution, bitactor, schema, turtle
+    /// and typer (a no-op check when the schema does not change), 5 µs for notify (it
+    /// encodes messages).
+    fn default() -> Self {
+        let us = Duration::from_micros;
+        Budgets([us(2), us(2), us(1), us(1), us(1), us(1), us(1), us(5)])
+    }
+}
+
+/// Everything that shapes a [`ReverseFlow`].
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    /// Scenario name (in messages).
+    pub scenario: &'static str,
+    /// The rules the bitactor evaluates.
+    pub rules: RuleSet,
+    /// Where stages run.
+    pub placement: FlowPlacement,
+    /// Pin pipeline threads.
+    pub pinning: Pinning,
+    /// How idle pipeline threads wait.
+    pub wait: WaitStrategy,
+    /// Stage timing.
+    pub timing: Timing,
+    /// Ring slots between threads.
+    pub ring_capacity: usize,
+    /// Bitactor shards (1..=[`MAX_SHARDS`]).
+    pub shards: usize,
+    /// Resource store slots.
+    pub store_capacity: usize,
+    /// Bitactor settings.
+    pub actor: ActorConfig,
+    /// Injected transient reactor faults per million records (0 = none).
+    pub transient_faults_per_million: u32,
+    /// Injected permanent reactor faults per million records (0 = none).
+    pub permanent_faults_per_million: u32,
+    /// Seed of injected faults and retry jitter.
+    pub seed: u64,
+    /// Notify settings.
+    pub notify: NotifyConfig,
+    /// Stage budgets.
+    pub budgets: Budgets,
+}
+
+impl FlowConfig {
+    /// A configuration with defaults around `rules`.
+    pub fn new(scenario: &'static str, rules: RuleSet) -> FlowConfig {
+        FlowConfig {
+            scenario,
+            rules,
+            placement: FlowPlacement::Fused,
+            pinning: Pinning::None,
+            wait: WaitStrategy::SpinYield,
+            timing: Timing::PerBatch,
+            ring_capacity: 4096,
+            shards: 1,
+            store_capacity: DEFAULT_CAPACITY,
+            actor: ActorConfig::default(),
+            transient_faults_per_million: 0,
+            permanent_faults_per_million: 0,
+            seed: 1,
+            notify: NotifyConfig {
+                scenario,
+                ..NotifyConfig::default()
+            },
+            budgets: Budgets::default(),
+        }
+    }
+}
+
+/// Why a [`ReverseFlow`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The rules file is invalid.
+    #[error("rules: {0}")]
+    Rules(#[from] RulesError),
+    /// The rules do not compile.
+    #[error("rules do not compile: {0}")]
+    Compile(String),
+    /// The reactor configuration is invalid.
+    #[error("reactor: {0}")]
+    Reactor(#[from] ConfigErrors),
+    /// The pipeline configuration is invalid.
+    #[error("pipeline: {0}")]
+    Build(#[from] BuildError),
+    /// Shards out of range.
+    #[error("shards must be 1..={MAX_SHARDS}, got {0}")]
+    Shards(usize),
+}
+
+impl DescribeRules for RuleCatalog {
+    fn rule_count(&self) -> usize {
+        self.len()
+    }
+    fn name(&self, rule: u16) -> &str {
+        RuleCatalog::name(self, rule).unwrap_or("?")
+    }
+    fn severity(&self, rule: u16) -> Severity {
+        RuleCatalog::severity(self, rule).unwrap_or_default()
+    }
+    fn hint(&self, rule: u16) -> &str {
+        RuleCatalog::hint(self, rule).unwrap_or("")
+    }
+    fn threshold(&self, rule: u16) -> f64 {
+        RuleCatalog::threshold(self, rule).unwrap_or(f64::NAN)
+    }
+    fn observed(&self, rule: u16, item: &Item) -> Option<f64> {
+        RuleCatalog::observed(self, rule, item)
+    }
+}
+
+/// The default reactor: a Kubernetes chain (validate, then injected faults if
+/// configured), a market chain and a sensor chain (validate).
+pub fn default_reactor(config: &FlowConfig) -> Result<Reactor, ConfigErrors> {
+    let k8s_validate = Validate {
+        // Watch errors go on to notify (a 410 becomes a `relist` recovery message).
+        reject_errors: false,
+        ..Validate::default()
+    };
+    let mut k8s = ChainConfig::new("k8s")
+        .kinds(&[
+            Kind::Pod,
+            Kind::Node,
+            Kind::Deployment,
+            Kind::Service,
+            Kind::ConfigMap,
+            Kind::Event,
+            Kind::Status,
+            Kind::Unknown,
+        ])
+        .step(k8s_validate);
+    if config.transient_faults_per_million > 0 || config.permanent_faults_per_million > 0 {
+        k8s = k8s.step(FaultInjector::new(
+            config.transient_faults_per_million,
+            config.permanent_faults_per_million,
+            config.seed,
+        ));
+    }
+    let market = ChainConfig::new("market")
+        .kinds(&[Kind::Tick])
+        .step(Validate::default());
+    let sensor = ChainConfig::new("sensor")
+        .kinds(&[Kind::Sensor])
+        .step(Validate::default());
+    let cfg = ReactorConfig::builder()
+        .chain(k8s)
+        .chain(market)
+        .chain(sensor)
+        .seed(config.seed)
+        .build()?;
+    Ok(Reactor::new(cfg))
+}
+
+/// A running reverse flow.
+pub struct ReverseFlow {
+    pipeline: Pipeline<Item, Item>,
+    input: Input<Item>,
+    output: Output<Item>,
+    shared: Arc<Shared>,
+    desk: Arc<CommandDesk>,
+    catalog: RuleCatalog,
+    next_seq: u64,
+}
+
+impl ReverseFlow {
+    /// Builds and starts the flow. `interner` must hold every string the rules compare
+    /// against (the source's interner; well-known strings always are); `resolver` reads it.
+    pub fn start(
+        config: FlowConfig,
+        interner: &Interner,
+        sink: Box<dyn Publish>,
+    ) -> Result<ReverseFlow, FlowError> {
+        if !(1..=MAX_SHARDS).contains(&config.shards) {
+            return Err(FlowError::Shards(config.shards));
+        }
+        let resolver: Resolver = interner.resolver();
+        let shared = Arc::new(Shared::default());
+        let desk = Arc::new(CommandDesk::new());
+        let snapshots = SnapshotSlot::with_capacity(config.store_capacity);
+        let actors: Vec<BitActorStage> = (0..config.shards)
+            .map(|_| {
+                BitActorStage::new(BitActor::compile_readonly(
+                    &config.rules,
+                    interner,
+                    config.actor,
+                ))
+            })
+            .collect();
+        let catalog = actors[0].actor().catalog().clone();
+        let notify = NotifyStage::new(
+            sink,
+            resolver,
+            Some(Arc::new(catalog.clone())),
+            snapshots.clone(),
+            shared.clone(),
+            desk.clone(),
+            config.notify.clone(),
+        );
+        let b = config.budgets.0;
+        let (pipeline, input, output) = PipelineBuilder::<Item>::new()
+            .stage(STAGE_NAMES[0], ReactorStage::new(default_reactor(&config)?))
+            .budget(b[0])
+            .stage(
+                STAGE_NAMES[1],
+                ResourcesStage::new(config.store_capacity, snapshots),
+            )
+            .budget(b[1])
+            .stage(STAGE_NAMES[2], Distribution::new(config.shards))
+            .budget(b[2])
+            .stage(STAGE_NAMES[3], Sharded::<_, MAX_SHARDS>::new(actors))
+            .budget(b[3])
+            .stage(STAGE_NAMES[4], SchemaStage::new(shared.clone()))
+            .budget(b[4])
+            .stage(STAGE_NAMES[5], TurtleStage::new(shared.clone()))
+            .budget(b[5])
+            .stage(STAGE_NAMES[6], TyperStage::new(shared.clone()))
+            .budget(b[6])
+            .stage(STAGE_NAMES[7], notify)
+            .budget(b[7])
+            .default_capacity(config.ring_capacity)
+            .placement(config.placement.engine())
+            .pinning(config.pinning.clone())
+            .wait(config.wait)
+            .timing(config.timing)
+            .build()?;
+        Ok(ReverseFlow {
+            pipeline,
+            input,
+            output,
+            shared,
+            desk,
+            catalog,
+            next_seq: 0,
+        })
+    }
+
+    /// Pushes one record (waits while the first ring is full: lossless).
+    #[inline]
+    pub fn push_record(&mut self, record: Record) -> Result<(), PushError<Item>> {
+        self.next_seq = record.seq;
+        self.input.push(Item::from_record(record))
+    }
+
+    /// Pushes one item as is.
+    #[inline]
+    pub fn push_item(&mut self, item: Item) -> Result<(), PushError<Item>> {
+        self.input.push(item)
+    }
+
+    /// Pushes a tick carrying wall-clock time `now_ns` (ns since the Unix epoch).
+    pub fn tick(&mut self, now_ns: i64) -> Result<(), PushError<Item>> {
+        self.input.push(Item::tick(now_ns))
+    }
+
+    /// Parses a client command and sends it down the pipeline; `reply` runs on the notify
+    /// thread when the owning stage has applied it. A command with bad arguments is
+    /// rejected here, before it can change anything.
+    pub fn submit(
+        &mut self,
+        event: &str,
+        payload: &[u8],
+        reply: impl FnOnce(Outcome) + Send + 'static,
+    ) -> Result<u64, CommandParseError> {
+        let catalog = self.catalog.clone();
+        let cmd = parse_command(
+            event,
+            payload,
+            &|name| catalog.id_of(name),
+            self.catalog.len(),
+        )?;
+        let cmd = self.desk.submit(cmd, reply);
+        let request = cmd.request().unwrap_or(0);
+        // A command always gets in: the push waits for room like a record does.
+        let _ = self.input.push(Item::from_command(cmd));
+        Ok(request)
+    }
+
+    /// Makes pushed items visible to the pipeline now (pushes are batched).
+    pub fn flush(&mut self) {
+        self.input.flush();
+    }
+
+    /// The pipeline statistics, also stored for the `monitoring` topic.
+    pub fn stats(&self) -> PipelineStats {
+        let stats = self.pipeline.stats();
+        *self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats.clone());
+        stats
+    }
+
+    /// The rules, as loaded (names, severities, current thresholds, counters).
+    pub fn rules(&self) -> &RuleCatalog {
+        &self.catalog
+    }
+
+    /// State shared with the stages (schema artifacts, statistics).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Commands submitted and not yet answered.
+    pub fn pending_commands(&self) -> usize {
+        self.desk.pending()
+    }
+
+    /// Whether the pipeline stopped (a stage failed).
+    pub fn failure(&self) -> Option<PipelineError> {
+        self.pipeline.failure()
+    }
+
+    /// Closes the input, drains every stage, and returns the final statistics.
+    pub fn finish(self) -> Result<PipelineStats, PipelineError> {
+        let ReverseFlow {
+            pipeline,
+            mut output,
+            ..
+        } = self;
+        pipeline.finish(&mut output, |_| {})
+    }
+}

@@ -1,0 +1,241 @@
+//! The engine [`Stage`]s of the reverse flow that wrap the stage engines built in their
+//! own modules: [`ReactorStage`], [`BitActorStage`], [`SchemaStage`], [`TurtleStage`] and
+//! [`TyperStage`]. (Resources, distribution and notify are stages in their own modules.)
+
+use std::sync::Arc;
+
+use crate::engine::{Clock, Emitter, Stage};
+use crate::flow::bitactor::BitActor;
+use crate::flow::item::{ChangeKind, Item, What};
+use crate::flow::notify::Shared;
+use crate::flow::reactor::{Reactor, MAX_OUTPUTS_PER_RUN};
+use crate::flow::schema::{turtle, typer, Schema, SchemaInferer};
+
+/// Reactor runs released per `end_of_batch` (each emits at most
+/// [`MAX_OUTPUTS_PER_RUN`] items).
+pub const REACTOR_POLL_RUNS: usize = 4;
+
+/// The reactor stage: routes each record through its kind's step chain; releases due
+/// retries after every batch.
+pub struct ReactorStage {
+    reactor: Reactor,
+    clock: &'static Clock,
+}
+
+impl ReactorStage {
+    /// Wraps a configured reactor.
+    pub fn new(reactor: Reactor) -> ReactorStage {
+        ReactorStage {
+            reactor,
+            clock: Clock::get(),
+        }
+    }
+}
+
+impl Stage for ReactorStage {
+    type In = Item;
+    type Out = Item;
+    const MAX_FANOUT: usize = MAX_OUTPUTS_PER_RUN * REACTOR_POLL_RUNS;
+
+    #[inline]
+    fn process(&mut self, item: Item, out: &mut Emitter<Item>) {
+        let now = self.clock.ticks();
+        self.reactor.process(item, now, &mut |i| out.emit(i));
+    }
+
+    #[inline]
+    fn process_batch(&mut self, inputs: &[Item], out: &mut Emitter<Item>) {
+        let now = self.clock.ticks();
+        for &item in inputs {
+            self.reactor.process(item, now, &mut |i| out.emit(i));
+        }
+    }
+
+    #[inline]
+    fn end_of_batch(&mut self, out: &mut Emitter<Item>) {
+        if self.reactor.parked() > 0 {
+            let now = self.clock.ticks();
+            self.reactor
+                .poll(now, REACTOR_POLL_RUNS, &mut |i| out.emit(i));
+        }
+    }
+}
+
+/// The bitactor stage: evaluates the compiled rules over each batch in place and applies
+/// rule commands in stream order.
+pub struct BitActorStage {
+    actor: BitActor,
+}
+
+impl BitActorStage {
+    /// Wraps a compiled bitactor.
+    pub fn new(actor: BitActor) -> BitActorStage {
+        BitActorStage { actor }
+    }
+
+    /// The bitactor.
+    pub fn actor(&self) -> &BitActor {
+        &self.actor
+    }
+}
+
+impl Stage for BitActorStage {
+    type In = Item;
+    type Out = Item;
+
+    #[inline]
+    fn process(&mut self, item: Item, out: &mut Emitter<Item>) {
+        self.process_batch(core::slice::from_ref(&item), out);
+    }
+
+    #[inline]
+    fn process_batch(&mut self, inputs: &[Item], out: &mut Emitter<Item>) {
+        let batch = out.emit_slice(inputs);
+        self.actor.evaluate(batch);
+        for item in batch.iter_mut() {
+            if item.header.what == What::Command {
+                self.actor.apply_item(item);
+            }
+        }
+    }
+}
+
+/// The schema stage: folds every change into the inferred schema and stamps the schema
+/// version on each item. When the schema grows it publishes the new [`Schema`] (a
+/// heap-free value) to the turtle and typer stages through [`Shared`].
+pub struct SchemaStage {
+    inferer: SchemaInferer,
+    shared: Arc<Shared>,
+}
+
+impl SchemaStage {
+    /// A schema stage starting from the empty schema.
+    pub fn new(shared: Arc<Shared>) -> SchemaStage {
+        SchemaStage {
+            inferer: SchemaInferer::new(),
+            shared,
+        }
+    }
+}
+
+/// A schema version as carried in [`ItemHeader::schema_version`](crate::flow::ItemHeader).
+#[inline]
+fn short_version(v: u64) -> u32 {
+    v.min(u64::from(u32::MAX)) as u32
+}
+
+impl Stage for SchemaStage {
+    type In = Item;
+    type Out = Item;
+
+    #[inline]
+    fn process(&mut self, mut item: Item, out: &mut Emitter<Item>) {
+        if item.header.what == What::Record
+            && item.header.change != ChangeKind::Deleted
+            && self.inferer.observe(&item.record).is_some()
+        {
+            let schema = self.inferer.schema().clone();
+            let mut slot = self.shared.schema_model.lock().unwrap_or_else(|p| p.into_inner());
+            let previous = slot.replace(schema);
+            drop(slot);
+            let mut prev_slot = self
+                .shared
+                .schema_previous
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(p) = previous {
+                *prev_slot = p;
+            }
+        }
+        item.header.schema_version = short_version(self.inferer.version());
+        out.emit(item);
+    }
+}
+
+/// The turtle stage: when an item carries a newer schema version, serialises the schema
+/// as Turtle into the shared artifacts (and the diff against the previous version).
+pub struct TurtleStage {
+    seen: u32,
+    shared: Arc<Shared>,
+}
+
+impl TurtleStage {
+    /// A turtle stage that has seen no schema yet.
+    pub fn new(shared: Arc<Shared>) -> TurtleStage {
+        TurtleStage { seen: 0, shared }
+    }
+}
+
+impl Stage for TurtleStage {
+    type In = Item;
+    type Out = Item;
+
+    #[inline]
+    fn process(&mut self, item: Item, out: &mut Emitter<Item>) {
+        if item.header.schema_version > self.seen {
+            self.seen = item.header.schema_version;
+            let Some(schema) = current_schema(&self.shared) else {
+                out.emit(item);
+                return;
+            };
+            let previous = self
+                .shared
+                .schema_previous
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let mut text = String::new();
+            turtle::write_schema(&schema, &mut text);
+            let diff = schema.diff(&previous);
+            let mut art = self.shared.schema.lock().unwrap_or_else(|p| p.into_inner());
+            art.version = short_version(schema.version());
+            art.classes = schema.classes().count();
+            art.properties = schema.classes().map(|(_, c)| c.properties().count()).sum();
+            art.diff = diff.deltas.iter().map(|d| d.to_string()).collect();
+            art.turtle = text;
+        }
+        out.emit(item);
+    }
+}
+
+/// The typer stage: when an item carries a newer schema version, regenerates the Python
+/// module and the JSON Schema document into the shared artifacts.
+pub struct TyperStage {
+    seen: u32,
+    shared: Arc<Shared>,
+}
+
+impl TyperStage {
+    /// A typer stage that has seen no schema yet.
+    pub fn new(shared: Arc<Shared>) -> TyperStage {
+        TyperStage { seen: 0, shared }
+    }
+}
+
+impl Stage for TyperStage {
+    type In = Item;
+    type Out = Item;
+
+    #[inline]
+    fn process(&mut self, item: Item, out: &mut Emitter<Item>) {
+        if item.header.schema_version > self.seen {
+            self.seen = item.header.schema_version;
+            if let Some(schema) = current_schema(&self.shared) {
+                let python = typer::python_module(&schema);
+                let json_schema = typer::json_schema(&schema);
+                let mut art = self.shared.schema.lock().unwrap_or_else(|p| p.into_inner());
+                art.python = python;
+                art.json_schema = json_schema;
+            }
+        }
+        out.emit(item);
+    }
+}
+
+fn current_schema(shared: &Shared) -> Option<Schema> {
+    shared
+        .schema_model
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
