@@ -458,3 +458,38 @@ fn state_sync_a_snapshot_requested_by_a_client_plus_later_deltas_equals_the_fina
     }
     assert_eq!(typed, snaps[0].len(), "one rdf:type per object in the first snapshot");
 }
+
+#[test]
+fn bidirectional_a_command_the_stage_refuses_gets_an_error_reply_and_changes_nothing() {
+    let mut i = Interner::new(InternerConfig::default());
+    let recs = vec![
+        pod(&mut i, "api-1", 1, Op::Added, None, 0),
+        pod(&mut i, "api-1", 2, Op::Modified, Some("CrashLoopBackOff"), 1),
+    ];
+    let publisher = MemoryPublisher::new();
+    let mut flow = ReverseFlow::start(config("k8s"), &i, Box::new(publisher.clone())).unwrap();
+    for r in &recs {
+        flow.push_record(*r).unwrap();
+    }
+    let (tx, rx) = mpsc::channel();
+    // No alert is active for this key: refused by the bitactor, in stream order.
+    let t = tx.clone();
+    flow.submit("ack_alert", br#"{"rule":"pod_crashloop","key":"00000000000000aa"}"#, move |o| {
+        t.send(o).unwrap()
+    })
+    .unwrap();
+    // The crash-looping pod's alert is active: acknowledged.
+    let key = format!("{:016x}", recs[1].key);
+    let payload = format!(r#"{{"rule":"pod_crashloop","key":"{key}"}}"#);
+    flow.submit("ack_alert", payload.as_bytes(), move |o| tx.send(o).unwrap()).unwrap();
+    flow.finish().unwrap();
+    let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let second = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(first.code, ReplyCode::UnknownAlert);
+    assert_eq!(second.code, ReplyCode::Ok);
+    let msgs = publisher.take();
+    assert_eq!(events(&msgs, topics::COMMANDS, "rejected").len(), 1);
+    let applied = events(&msgs, topics::COMMANDS, "applied");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0].payload["key"], key.as_str());
+}
