@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{digest, Add, Mix, Rec, BOUND};
 use ebbflow::engine::{
-    Emitter, PipelineBuilder, PipelineError, Placement, PushError, RecvError, Stage,
+    Emitter, PipelineBuilder, PipelineError, Placement, PushError, RecvError, Stage, WaitStrategy,
 };
 
 #[test]
@@ -186,4 +186,54 @@ fn end_of_input_lets_threads_finish_without_shutdown() {
         std::thread::sleep(Duration::from_millis(1));
     }
     pipeline.shutdown().unwrap();
+}
+
+/// Holds every event until the input closes, then hands them on two per call.
+struct HoldUntilClose {
+    held: Vec<Rec>,
+}
+impl Stage for HoldUntilClose {
+    type In = Rec;
+    type Out = Rec;
+    const MAX_FANOUT: usize = 2;
+    fn process(&mut self, r: Rec, _out: &mut Emitter<Rec>) {
+        self.held.push(r);
+    }
+    fn on_close(&mut self, out: &mut Emitter<Rec>) -> bool {
+        for _ in 0..2 {
+            if let Some(r) = self.held.pop() {
+                out.emit(r);
+            }
+        }
+        !self.held.is_empty()
+    }
+}
+
+#[test]
+fn stages_hand_on_what_they_hold_when_the_input_closes() {
+    for placement in [Placement::Fused, Placement::PerStage] {
+        let (pipeline, mut input, mut output) = PipelineBuilder::<Rec>::new()
+            .stage("add", Add(1))
+            .stage("hold", HoldUntilClose { held: Vec::new() })
+            .stage("mix", Mix)
+            .placement(placement.clone())
+            .wait(WaitStrategy::Park)
+            .build()
+            .unwrap();
+        for seq in 0..101 {
+            input.push(Rec::new(seq)).unwrap();
+        }
+        assert!(
+            output.recv_timeout(Duration::from_millis(50)).is_err(),
+            "{placement:?}: nothing passes the holding stage before close"
+        );
+        let mut seqs = Vec::new();
+        pipeline.finish(&mut output, |r| seqs.push(r.seq)).unwrap();
+        seqs.sort_unstable();
+        assert_eq!(
+            seqs,
+            (0..101).collect::<Vec<_>>(),
+            "{placement:?}: all 101 handed on at close"
+        );
+    }
 }

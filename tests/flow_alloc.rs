@@ -43,7 +43,8 @@ fn measure(scenario: &'static str, interner: &Interner, records: &[Record]) -> (
     cfg.notify.window = Duration::from_millis(20);
     cfg.notify.dashboard_interval = Duration::from_millis(5);
     let published = Arc::new(AtomicU64::new(0));
-    let mut flow = ReverseFlow::start(cfg, interner, Box::new(CountingSink(published.clone()))).unwrap();
+    let mut flow =
+        ReverseFlow::start(cfg, interner, Box::new(CountingSink(published.clone()))).unwrap();
     let mut now = 1_000_000_000_000i64;
     let feed = |flow: &mut ReverseFlow, recs: &[Record], now: &mut i64| {
         for (i, r) in recs.iter().enumerate() {
@@ -65,7 +66,10 @@ fn measure(scenario: &'static str, interner: &Interner, records: &[Record]) -> (
     });
     let during = published.load(Ordering::Relaxed) - before;
     let stats = flow.finish().unwrap();
-    assert_eq!(stats.stages[0].events_in as usize, records.len() + records.len() / 5_000);
+    assert_eq!(
+        stats.stages[0].events_in as usize,
+        records.len() + records.len() / 5_000
+    );
     (allocations, during)
 }
 
@@ -78,14 +82,26 @@ fn a_million_ticks_and_a_million_k8s_changes_cross_the_warm_flow_without_allocat
         let recs: Vec<Record> = (0..WARM_UP + EVENTS).map(|_| g.next_record()).collect();
         measure("financial_trading_platform", g.decoder().interner(), &recs)
     };
-    assert!(published > 100, "messages were published while counting ({published})");
-    assert_eq!(allocations, 0, "{allocations} allocations over {EVENTS} ticks");
+    assert!(
+        published > 100,
+        "messages were published while counting ({published})"
+    );
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations over {EVENTS} ticks"
+    );
 
     let (allocations, published) = {
         let mut g = ClusterGenerator::new(ClusterConfig::default());
         let recs: Vec<Record> = (0..WARM_UP + EVENTS).map(|_| g.next_record()).collect();
         measure("enterprise_k8s_cluster", g.interner(), &recs)
     };
-    assert!(published > 100_000, "changes were published while counting ({published})");
-    assert_eq!(allocations, 0, "{allocations} allocations over {EVENTS} k8s records");
+    assert!(
+        published > 100_000,
+        "changes were published while counting ({published})"
+    );
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations over {EVENTS} k8s records"
+    );
 }

@@ -397,19 +397,23 @@ fn state_sync_a_snapshot_requested_by_a_client_plus_later_deltas_equals_the_fina
     });
     let recs: Vec<Record> = (0..4000).map(|_| g.next_record()).collect();
     let publisher = MemoryPublisher::new();
-    let mut flow = ReverseFlow::start(config("k8s"), g.interner(), Box::new(publisher.clone())).unwrap();
+    let mut flow =
+        ReverseFlow::start(config("k8s"), g.interner(), Box::new(publisher.clone())).unwrap();
     let (tx, rx) = mpsc::channel();
     for (i, r) in recs.iter().enumerate() {
         if i == 2000 || i == recs.len() - 1 {
             let tx = tx.clone();
-            flow.submit("snapshot", b"{}", move |o| tx.send(o).unwrap()).unwrap();
+            flow.submit("snapshot", b"{}", move |o| tx.send(o).unwrap())
+                .unwrap();
         }
         flow.push_record(*r).unwrap();
     }
     flow.finish().unwrap();
     let replies: Vec<_> = rx.try_iter().collect();
     assert_eq!(replies.len(), 2, "each snapshot request is answered");
-    assert!(replies.iter().all(|o| o.code == ReplyCode::Ok && o.detail > 100.0));
+    assert!(replies
+        .iter()
+        .all(|o| o.code == ReplyCode::Ok && o.detail > 100.0));
     let msgs = publisher.take();
     let mut snaps: Vec<BTreeMap<String, serde_json::Value>> = Vec::new();
     let mut cur = BTreeMap::new();
@@ -447,7 +451,10 @@ fn state_sync_a_snapshot_requested_by_a_client_plus_later_deltas_equals_the_fina
         .collect();
     assert!(!instances.is_empty());
     let mut typed = 0usize;
-    for m in instances.iter().filter(|m| m.payload["request"] == instances[0].payload["request"]) {
+    for m in instances
+        .iter()
+        .filter(|m| m.payload["request"] == instances[0].payload["request"])
+    {
         let text = m.payload["turtle"].as_str().unwrap();
         for t in oxttl::TurtleParser::new().for_slice(text.as_bytes()) {
             let t = t.expect("valid Turtle");
@@ -456,7 +463,11 @@ fn state_sync_a_snapshot_requested_by_a_client_plus_later_deltas_equals_the_fina
             }
         }
     }
-    assert_eq!(typed, snaps[0].len(), "one rdf:type per object in the first snapshot");
+    assert_eq!(
+        typed,
+        snaps[0].len(),
+        "one rdf:type per object in the first snapshot"
+    );
 }
 
 #[test]
@@ -464,7 +475,14 @@ fn bidirectional_a_command_the_stage_refuses_gets_an_error_reply_and_changes_not
     let mut i = Interner::new(InternerConfig::default());
     let recs = vec![
         pod(&mut i, "api-1", 1, Op::Added, None, 0),
-        pod(&mut i, "api-1", 2, Op::Modified, Some("CrashLoopBackOff"), 1),
+        pod(
+            &mut i,
+            "api-1",
+            2,
+            Op::Modified,
+            Some("CrashLoopBackOff"),
+            1,
+        ),
     ];
     let publisher = MemoryPublisher::new();
     let mut flow = ReverseFlow::start(config("k8s"), &i, Box::new(publisher.clone())).unwrap();
@@ -474,14 +492,19 @@ fn bidirectional_a_command_the_stage_refuses_gets_an_error_reply_and_changes_not
     let (tx, rx) = mpsc::channel();
     // No alert is active for this key: refused by the bitactor, in stream order.
     let t = tx.clone();
-    flow.submit("ack_alert", br#"{"rule":"pod_crashloop","key":"00000000000000aa"}"#, move |o| {
-        t.send(o).unwrap()
-    })
+    flow.submit(
+        "ack_alert",
+        br#"{"rule":"pod_crashloop","key":"00000000000000aa"}"#,
+        move |o| t.send(o).unwrap(),
+    )
     .unwrap();
     // The crash-looping pod's alert is active: acknowledged.
     let key = format!("{:016x}", recs[1].key);
     let payload = format!(r#"{{"rule":"pod_crashloop","key":"{key}"}}"#);
-    flow.submit("ack_alert", payload.as_bytes(), move |o| tx.send(o).unwrap()).unwrap();
+    flow.submit("ack_alert", payload.as_bytes(), move |o| {
+        tx.send(o).unwrap()
+    })
+    .unwrap();
     flow.finish().unwrap();
     let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     let second = rx.recv_timeout(Duration::from_secs(5)).unwrap();
@@ -492,4 +515,28 @@ fn bidirectional_a_command_the_stage_refuses_gets_an_error_reply_and_changes_not
     let applied = events(&msgs, topics::COMMANDS, "applied");
     assert_eq!(applied.len(), 1);
     assert_eq!(applied[0].payload["key"], key.as_str());
+}
+
+#[test]
+fn reactor_records_waiting_for_a_retry_at_shutdown_are_not_lost() {
+    let mut g = ClusterGenerator::new(ClusterConfig {
+        pods: 50,
+        ..ClusterConfig::default()
+    });
+    let recs: Vec<Record> = (0..300).map(|_| g.next_record()).collect();
+    let mut cfg = config("k8s");
+    // Every k8s step fails transiently: every record parks for a retry with a 1 ms+ backoff,
+    // and the input closes long before the last attempts are due.
+    cfg.transient_faults_per_million = 1_000_000;
+    let msgs = run(cfg, g.interner(), &recs);
+    let failed = events(&msgs, topics::REACTOR_STEPS, "failed");
+    let failed_seqs: std::collections::BTreeSet<u64> = failed
+        .iter()
+        .map(|m| m.payload["seq"].as_u64().unwrap())
+        .collect();
+    let pushed: std::collections::BTreeSet<u64> = recs.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        failed_seqs, pushed,
+        "each record's chain ran to its end and was reported"
+    );
 }

@@ -82,6 +82,9 @@ pub trait Downstream<T>: Send + 'static {
     /// Whether a batch handed here goes straight into a ring to another thread (rather
     /// than to a stage fused on this thread).
     fn hands_to_ring(&self) -> bool;
+    /// The input is closed and drained: lets each fused stage emit what it still holds
+    /// ([`Stage::on_close`]), in chain order. Stages behind a ring close on their own thread.
+    fn close(&mut self, cx: &mut ThreadCx) -> Result<(), Halt>;
 }
 
 /// A stage at run time.
@@ -119,6 +122,28 @@ impl<S: Stage, D: Downstream<S::Out>> Downstream<S::In> for Node<S, D> {
 
     fn hands_to_ring(&self) -> bool {
         false
+    }
+
+    fn close(&mut self, cx: &mut ThreadCx) -> Result<(), Halt> {
+        cx.current = self.index;
+        loop {
+            self.emitter.clear();
+            let more = self.stage.on_close(&mut self.emitter);
+            if self.emitter.overflowed() {
+                return Err(Halt::Overflow(self.index));
+            }
+            if !self.emitter.is_empty() {
+                let n = self.emitter.len() as u64;
+                let r = self.down.accept(self.emitter.as_slice(), cx);
+                self.emitter.clear();
+                self.meter.count(0, n, 0);
+                r?;
+            }
+            if !more {
+                break;
+            }
+        }
+        self.down.close(cx)
     }
 }
 
@@ -210,6 +235,13 @@ impl<T: Event, N: Downstream<T>> Downstream<T> for Hop<T, N> {
     fn hands_to_ring(&self) -> bool {
         matches!(self, Hop::Ring(_))
     }
+
+    fn close(&mut self, cx: &mut ThreadCx) -> Result<(), Halt> {
+        match self {
+            Hop::Fused(next) => next.close(cx),
+            Hop::Ring(_) => Ok(()),
+        }
+    }
 }
 
 impl<T: Event> Downstream<T> for Outbound<T> {
@@ -229,6 +261,10 @@ impl<T: Event> Downstream<T> for Outbound<T> {
     #[inline(always)]
     fn hands_to_ring(&self) -> bool {
         true
+    }
+
+    fn close(&mut self, _cx: &mut ThreadCx) -> Result<(), Halt> {
+        Ok(())
     }
 }
 

@@ -128,7 +128,8 @@ fn segment_loop<T: Event, D: Downstream<T>>(
             input.is_finished()
         };
         if finished && parked == 0 {
-            return Ok(());
+            // Stages may still hold events (retries, windows): let them hand them on.
+            return head.close(cx);
         }
         if parked > 0 {
             // Drop-oldest events wait for room downstream: poll (a parking thread polls

@@ -50,6 +50,16 @@ pub trait Stage: Send + 'static {
     /// Called once after each batch. The default emits nothing.
     #[inline]
     fn end_of_batch(&mut self, _out: &mut Emitter<Self::Out>) {}
+
+    /// Called when the stage's input is closed and drained, before its thread stops, so
+    /// that a stage holding events (retries waiting for a backoff, open windows) can hand
+    /// them on instead of losing them. Emits at most [`MAX_FANOUT`](Stage::MAX_FANOUT)
+    /// events per call; the engine forwards them and calls again while it returns `true`.
+    /// The default holds nothing.
+    #[inline]
+    fn on_close(&mut self, _out: &mut Emitter<Self::Out>) -> bool {
+        false
+    }
 }
 
 /// A preallocated output buffer handed to a stage.

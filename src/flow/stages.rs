@@ -59,6 +59,15 @@ impl Stage for ReactorStage {
                 .poll(now, REACTOR_POLL_RUNS, &mut |i| out.emit(i));
         }
     }
+
+    /// At shutdown, parked retries run at once (their backoff is cut short) so that no
+    /// accepted record is left behind: each completes, retries again or fails with its
+    /// compensations, and its outcome is published.
+    fn on_close(&mut self, out: &mut Emitter<Item>) -> bool {
+        self.reactor
+            .poll(u64::MAX, REACTOR_POLL_RUNS, &mut |i| out.emit(i));
+        self.reactor.parked() > 0
+    }
 }
 
 /// The bitactor stage: evaluates the compiled rules over each batch in place and applies
@@ -135,7 +144,11 @@ impl Stage for SchemaStage {
             && self.inferer.observe(&item.record).is_some()
         {
             let schema = self.inferer.schema().clone();
-            let mut slot = self.shared.schema_model.lock().unwrap_or_else(|p| p.into_inner());
+            let mut slot = self
+                .shared
+                .schema_model
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             let previous = slot.replace(schema);
             drop(slot);
             let mut prev_slot = self
