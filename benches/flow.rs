@@ -58,8 +58,8 @@ fn ticks(n: usize) -> (Vec<Record>, TradingGenerator) {
     (recs, g)
 }
 
-fn interner(g: &TradingGenerator) -> &Interner {
-    g.decoder().interner()
+fn interner(g: &mut TradingGenerator) -> &mut Interner {
+    g.decoder_mut().interner_mut()
 }
 
 /// Passes items on unchanged (the engine's cost with the flow's item and stage count).
@@ -74,7 +74,7 @@ impl Stage for Pass {
 }
 
 /// Pushes every record as an item and returns when the pipeline has drained.
-fn push_all_flow(cfg: FlowConfig, g: &TradingGenerator, recs: &[Record]) -> Duration {
+fn push_all_flow(cfg: FlowConfig, g: &mut TradingGenerator, recs: &[Record]) -> Duration {
     let mut flow = ReverseFlow::start(cfg, interner(g), Box::new(NullSink(0))).unwrap();
     let t = Instant::now();
     for r in recs {
@@ -88,7 +88,7 @@ fn throughput(c: &mut Criterion) {
     let (host, peer) = support::cores();
     support::pin(host);
     const N: usize = 1 << 20;
-    let (recs, g) = ticks(N);
+    let (recs, mut g) = ticks(N);
     let items: Vec<Item> = recs.iter().map(|r| Item::from_record(*r)).collect();
     let mut group = c.benchmark_group("flow_throughput");
     group.throughput(Throughput::Elements(N as u64));
@@ -99,7 +99,7 @@ fn throughput(c: &mut Criterion) {
         |b| {
             b.iter_custom(|iters| {
                 (0..iters)
-                    .map(|_| push_all_flow(flow_config(peer, WaitStrategy::BusySpin), &g, &recs))
+                    .map(|_| push_all_flow(flow_config(peer, WaitStrategy::BusySpin), &mut g, &recs))
                     .sum()
             })
         },
@@ -254,13 +254,13 @@ fn distribution(c: &mut Criterion) {
 fn latency_run(rate: u64, n: usize, wait: WaitStrategy) -> hdrhistogram::Histogram<u64> {
     let (host, peer) = support::cores();
     support::pin(host);
-    let (mut recs, g) = ticks(n);
+    let (mut recs, mut g) = ticks(n);
     let hist: Arc<Mutex<hdrhistogram::Histogram<u64>>> = Arc::new(Mutex::new(
         hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
     ));
     let mut cfg = flow_config(peer, wait);
     cfg.notify.latency_probe = Some(hist.clone());
-    let mut flow = ReverseFlow::start(cfg, interner(&g), Box::new(NullSink(0))).unwrap();
+    let mut flow = ReverseFlow::start(cfg, interner(&mut g), Box::new(NullSink(0))).unwrap();
     let clock = Clock::get();
     let period_ticks = clock.ticks_per_ns() * 1e9 / rate as f64;
     // Warm-up outside the schedule: the first 10%, stamped 0 so the probe skips them.

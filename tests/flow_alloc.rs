@@ -34,7 +34,7 @@ impl Publish for CountingSink {
     }
 }
 
-fn measure(scenario: &'static str, interner: &Interner, records: &[Record]) -> (u64, u64) {
+fn measure(scenario: &'static str, interner: &mut Interner, records: &[Record]) -> (u64, u64) {
     let rules = RuleSet::parse(include_str!("../examples/rules/default.rules")).unwrap();
     let mut cfg = FlowConfig::new(scenario, rules);
     cfg.wait = WaitStrategy::SpinYield;
@@ -80,7 +80,7 @@ fn a_million_ticks_and_a_million_k8s_changes_cross_the_warm_flow_without_allocat
     let (allocations, published) = {
         let mut g = TradingGenerator::new(TradingConfig::default());
         let recs: Vec<Record> = (0..WARM_UP + EVENTS).map(|_| g.next_record()).collect();
-        measure("financial_trading_platform", g.decoder().interner(), &recs)
+        measure("financial_trading_platform", g.decoder_mut().interner_mut(), &recs)
     };
     assert!(
         published > 100,
@@ -94,7 +94,7 @@ fn a_million_ticks_and_a_million_k8s_changes_cross_the_warm_flow_without_allocat
     let (allocations, published) = {
         let mut g = ClusterGenerator::new(ClusterConfig::default());
         let recs: Vec<Record> = (0..WARM_UP + EVENTS).map(|_| g.next_record()).collect();
-        measure("enterprise_k8s_cluster", g.interner(), &recs)
+        measure("enterprise_k8s_cluster", g.interner_mut(), &recs)
     };
     assert!(
         published > 100_000,

@@ -67,7 +67,7 @@ fn pod(
 }
 
 /// Runs `records` through a fresh flow and returns every message.
-fn run(cfg: FlowConfig, interner: &Interner, records: &[Record]) -> Vec<OwnedMessage> {
+fn run(cfg: FlowConfig, interner: &mut Interner, records: &[Record]) -> Vec<OwnedMessage> {
     let publisher = MemoryPublisher::new();
     let mut flow =
         ReverseFlow::start(cfg, interner, Box::new(publisher.clone())).expect("flow starts");
@@ -101,7 +101,7 @@ fn k8s_feedback_a_crashlooping_pod_alerts_once_with_a_recovery_hint_and_clears()
         ),
         pod(&mut i, "cart-1", 4, Op::Modified, None, 2),
     ];
-    let msgs = run(config("k8s"), &i, &recs);
+    let msgs = run(config("k8s"), &mut i, &recs);
     let changes = on(&msgs, topics::K8S_EVENTS);
     assert_eq!(changes.len(), 4, "every change is published");
     let alerts = events(&msgs, topics::FEEDBACK, "alert");
@@ -153,7 +153,7 @@ fn failure_recovery_a_not_ready_node_and_a_410_get_recovery_messages() {
     let mut gone = Record::new(Kind::Status, Op::Error);
     gone.seq = 3;
     gone.push(FieldId::StatusCode, FieldValue::I64(410));
-    let msgs = run(config("k8s"), &i, &[node(1, true), node(2, false), gone]);
+    let msgs = run(config("k8s"), &mut i, &[node(1, true), node(2, false), gone]);
     let hints = events(&msgs, topics::RECOVERY, "hint");
     assert!(
         hints
@@ -176,7 +176,7 @@ fn reactor_notifications_injected_faults_are_retried_compensated_and_reported() 
     let mut cfg = config("k8s");
     cfg.transient_faults_per_million = 20_000;
     cfg.permanent_faults_per_million = 2_000;
-    let msgs = run(cfg, g.interner(), &recs);
+    let msgs = run(cfg, g.interner_mut(), &recs);
     let retried = events(&msgs, topics::REACTOR_STEPS, "retried");
     let failed = events(&msgs, topics::REACTOR_STEPS, "failed");
     assert!(
@@ -209,7 +209,7 @@ fn bidirectional_a_threshold_command_changes_which_ticks_alert_and_is_answered()
         ..TradingConfig::default()
     });
     let recs: Vec<Record> = (0..4000).map(|_| g.next_record()).collect();
-    let interner = g.decoder().interner();
+    let interner = g.decoder_mut().interner_mut();
     let publisher = MemoryPublisher::new();
     let mut flow =
         ReverseFlow::start(config("trading"), interner, Box::new(publisher.clone())).unwrap();
@@ -281,7 +281,7 @@ fn realtime_monitoring_analytics_and_dashboard_publish_on_ticks() {
     cfg.notify.window = Duration::from_millis(100);
     cfg.notify.dashboard_interval = Duration::from_millis(50);
     let publisher = MemoryPublisher::new();
-    let mut flow = ReverseFlow::start(cfg, g.interner(), Box::new(publisher.clone())).unwrap();
+    let mut flow = ReverseFlow::start(cfg, g.interner_mut(), Box::new(publisher.clone())).unwrap();
     // 1 s of virtual time in 10 ms ticks, 20 records per tick.
     let t0 = 1_000_000_000_000i64;
     for step in 0..=100i64 {
@@ -347,7 +347,7 @@ fn config_drift_generated_spec_edits_become_drift_events() {
         ..ClusterConfig::default()
     });
     let recs: Vec<Record> = (0..3000).map(|_| g.next_record()).collect();
-    let msgs = run(config("k8s"), g.interner(), &recs);
+    let msgs = run(config("k8s"), g.interner_mut(), &recs);
     let drift = events(&msgs, topics::DRIFT, "drift");
     assert!(
         drift.len() > 10,
@@ -366,7 +366,7 @@ fn schema_grows_once_per_new_shape_and_publishes_turtle_and_models() {
         ..ClusterConfig::default()
     });
     let recs: Vec<Record> = (0..2000).map(|_| g.next_record()).collect();
-    let msgs = run(config("k8s"), g.interner(), &recs);
+    let msgs = run(config("k8s"), g.interner_mut(), &recs);
     let versions = events(&msgs, topics::SCHEMA, "version");
     assert!(!versions.is_empty());
     let nums: Vec<u64> = versions
@@ -398,7 +398,7 @@ fn state_sync_a_snapshot_requested_by_a_client_plus_later_deltas_equals_the_fina
     let recs: Vec<Record> = (0..4000).map(|_| g.next_record()).collect();
     let publisher = MemoryPublisher::new();
     let mut flow =
-        ReverseFlow::start(config("k8s"), g.interner(), Box::new(publisher.clone())).unwrap();
+        ReverseFlow::start(config("k8s"), g.interner_mut(), Box::new(publisher.clone())).unwrap();
     let (tx, rx) = mpsc::channel();
     for (i, r) in recs.iter().enumerate() {
         if i == 2000 || i == recs.len() - 1 {
@@ -485,7 +485,7 @@ fn bidirectional_a_command_the_stage_refuses_gets_an_error_reply_and_changes_not
         ),
     ];
     let publisher = MemoryPublisher::new();
-    let mut flow = ReverseFlow::start(config("k8s"), &i, Box::new(publisher.clone())).unwrap();
+    let mut flow = ReverseFlow::start(config("k8s"), &mut i, Box::new(publisher.clone())).unwrap();
     for r in &recs {
         flow.push_record(*r).unwrap();
     }
@@ -528,7 +528,7 @@ fn reactor_records_waiting_for_a_retry_at_shutdown_are_not_lost() {
     // Every k8s step fails transiently: every record parks for a retry with a 1 ms+ backoff,
     // and the input closes long before the last attempts are due.
     cfg.transient_faults_per_million = 1_000_000;
-    let msgs = run(cfg, g.interner(), &recs);
+    let msgs = run(cfg, g.interner_mut(), &recs);
     let failed = events(&msgs, topics::REACTOR_STEPS, "failed");
     let failed_seqs: std::collections::BTreeSet<u64> = failed
         .iter()

@@ -4,7 +4,7 @@
 //! Run: `cargo test --release --test sources_alloc` (also passes in debug,
 //! more slowly).
 
-use ebbflow::sources::intern::known;
+use ebbflow::sources::intern::{known, Symbol};
 use ebbflow::sources::k8s::{DecodeError, Decoded, DecoderConfig, WatchDecoder};
 use ebbflow::sources::record::{FieldId, FieldValue, Kind};
 
@@ -81,6 +81,15 @@ fn stream(offset: usize) -> String {
                     .replace(
                         "\"resourceVersion\":\"13",
                         &format!("\"resourceVersion\":\"{rv}13"),
+                    )
+                    // Label sets: one per 10 pods, keys out of order (the
+                    // decoder sorts them), new ones in the fresh stream.
+                    .replace(
+                        "\"labels\":{\"name\":\"foo\"}",
+                        &format!(
+                            "\"labels\":{{\"pod-template-hash\":\"h{}\",\"name\":\"foo\"}}",
+                            id / 10
+                        ),
                     );
                 let state = if v == 3 {
                     r#"{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 5m0s restarting failed container"}}"#
@@ -137,6 +146,7 @@ struct Tally {
     crash_loops: u64,
     relists: u64,
     restart_sum: i64,
+    labelled: u64,
     kinds: [u64; Kind::COUNT],
 }
 
@@ -154,6 +164,9 @@ impl Tally {
                 .and_then(FieldValue::as_i64)
                 .unwrap_or(0);
             self.relists += u64::from(matches!(d, Decoded::Relist(_)));
+            if let Some(FieldValue::Sym(s)) = rec.get(FieldId::Labels) {
+                self.labelled += u64::from(s != Symbol::EMPTY);
+            }
         }
     }
 }
@@ -172,6 +185,10 @@ fn one_million_events_without_allocating() {
     assert!(records > 4 * PODS as u64);
     let per_pass = records + errors;
     let interned_after_warmup = decoder.interner().len();
+    assert!(decoder
+        .interner()
+        .get("name=foo,pod-template-hash=h399")
+        .is_none());
 
     // The counter works: an allocation on this thread while counting is seen.
     let (probe, probe_allocations) =
@@ -196,6 +213,7 @@ fn one_million_events_without_allocating() {
         crash_loops,
         relists,
         restart_sum,
+        labelled,
         kinds,
     } = t;
 
@@ -209,6 +227,16 @@ fn one_million_events_without_allocating() {
     assert!(kinds[Kind::Deployment as usize] > 0 && kinds[Kind::Status as usize] > 0);
     assert!(crash_loops > EVENTS / 5);
     assert!(relists > 0 && restart_sum > 0);
+    // Label sets were interned during the measured run (the fresh stream's
+    // `h200`…`h399` sets), and nearly every pod carried one.
+    assert!(labelled > EVENTS / 2);
+    assert_eq!(decoder.stats().labels_hashed, 0);
+    let (warm_set, fresh_set) = (
+        "name=foo,pod-template-hash=h0",
+        "name=foo,pod-template-hash=h399",
+    );
+    assert!(decoder.interner().get(warm_set).is_some());
+    assert!(decoder.interner().get(fresh_set).is_some());
     let st = decoder.stats();
     assert_eq!(st.errors.truncated, st.errors.not_json);
     assert!(st.errors.truncated > 0);

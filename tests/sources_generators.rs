@@ -208,9 +208,33 @@ fn cluster_json_lines_decode_to_the_same_records() {
             (r.kind, r.op, r.resource_version, r.key)
         );
         assert_eq!(d.resolve(got.name), g.interner().resolve(r.name));
+        // Label sets: canonical texts, written in reverse order in the JSON.
+        if r.kind != Kind::Event {
+            let text = r
+                .get(FieldId::Labels)
+                .and_then(FieldValue::as_sym)
+                .and_then(|s| g.interner().resolve(s))
+                .unwrap();
+            let want_prefix = match r.kind {
+                Kind::Node => "kubernetes.io/hostname=node-",
+                Kind::Pod => "app=deploy-",
+                Kind::Deployment => "app=deploy-",
+                _ => "app=svc-",
+            };
+            assert!(text.starts_with(want_prefix), "{text}");
+            if r.kind == Kind::Pod {
+                assert!(text.contains(",pod-template-hash="), "{text}");
+            }
+        }
         assert_eq!(got.source_ns, r.source_ns);
         for f in r.fields() {
-            if matches!(f.id, FieldId::SpecHash | FieldId::LabelsHash) {
+            // Labels are compared as text below (via the symbol mapping).
+            assert_ne!(
+                f.id,
+                FieldId::LabelsHash,
+                "the generator interns every label set"
+            );
+            if f.id == FieldId::SpecHash {
                 continue;
             }
             let want = match f.value {

@@ -5,10 +5,11 @@
 //! Run: `cargo test --test sources_k8s`
 
 use ebbflow::sources::hash::key_of;
-use ebbflow::sources::intern::known;
+use ebbflow::sources::intern::{known, InternerConfig, Symbol};
 use ebbflow::sources::k8s::{
     DecodeError, Decoded, DecoderConfig, Line, UnknownKinds, WatchDecoder, PRESSURE_MEMORY,
 };
+use ebbflow::sources::labels::{canonical_hash, MAX_LABELS, MAX_LABELS_BYTES};
 use ebbflow::sources::record::{FieldId, FieldValue, Kind, Op, Record, RecordFlags};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/k8s/");
@@ -117,11 +118,12 @@ fn kubeclient_watch_stream_added_modified_deleted() {
         recs[0].get(FieldId::SpecHash),
         recs[2].get(FieldId::SpecHash)
     );
-    assert_eq!(
-        recs[0].get(FieldId::LabelsHash),
-        recs[1].get(FieldId::LabelsHash)
-    );
-    assert_ne!(int(&recs[0], FieldId::LabelsHash), Some(0));
+    // Labels {"name": "foo"}: interned as their canonical text.
+    for r in &recs {
+        assert_eq!(s(&d, r.get(FieldId::Labels)), Some("name=foo"));
+        assert_eq!(r.get(FieldId::LabelsHash), None);
+    }
+    assert_eq!(recs[0].get(FieldId::Labels), recs[1].get(FieldId::Labels));
     assert_eq!(d.resume_version(), Some("1398"));
     let st = d.stats();
     assert_eq!((st.added, st.modified, st.deleted), (1, 1, 1));
@@ -181,12 +183,16 @@ fn apiserver_stream_with_initial_events_and_bookmark() {
     let coredns_b = change(&seen[1].2);
     let etcd = change(&seen[2].2);
     assert_eq!(
-        coredns_a.get(FieldId::LabelsHash),
-        coredns_b.get(FieldId::LabelsHash)
+        coredns_a.get(FieldId::Labels),
+        coredns_b.get(FieldId::Labels)
     );
-    assert_ne!(
-        coredns_a.get(FieldId::LabelsHash),
-        etcd.get(FieldId::LabelsHash)
+    assert_eq!(
+        s(&d, coredns_a.get(FieldId::Labels)),
+        Some("k8s-app=kube-dns,pod-template-hash=589f44dc88")
+    );
+    assert_eq!(
+        s(&d, etcd.get(FieldId::Labels)),
+        Some("component=etcd,tier=control-plane")
     );
 
     match &seen[8].2 {
@@ -275,9 +281,13 @@ fn custom_resource_watch_and_status_bodies() {
             other => panic!("interaction {i}: {other:?}"),
         }
     }
-    // A DELETE's `Success` Status has no code.
+    // A DELETE's `Success` Status has no code, and is not an error: it
+    // keeps the op it was decoded with.
     match d.decode_object(replay_body(file, 9).as_bytes(), Op::Deleted) {
-        Ok(Decoded::Status(r)) => assert_eq!(r.get(FieldId::StatusCode), None),
+        Ok(Decoded::Status(r)) => {
+            assert_eq!((r.kind, r.op), (Kind::Status, Op::Deleted));
+            assert_eq!(r.get(FieldId::StatusCode), None);
+        }
         other => panic!("{other:?}"),
     }
     // The list of FooBars (interaction 5) holds both objects.
@@ -373,6 +383,52 @@ fn gone_410_yields_relist() {
 }
 
 #[test]
+fn success_status_is_not_an_error_except_in_an_error_event() {
+    let success = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","code":200,"details":{"name":"fb1","kind":"foobars"}}"#;
+    let failure = success.replace("Success", "Failure");
+    let mut d = WatchDecoder::default();
+    // A bare object (a response body) and a list item: op kept.
+    for op in [Op::Added, Op::Deleted] {
+        match d.decode_object(success.as_bytes(), op) {
+            Ok(Decoded::Status(r)) => {
+                assert_eq!((r.kind, r.op), (Kind::Status, op));
+                assert_eq!(int(&r, FieldId::StatusCode), Some(200));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let list = format!(r#"{{"kind":"StatusList","items":[{success},{failure}]}}"#);
+    let mut ops = Vec::new();
+    d.decode_document(list.as_bytes(), Op::Added, |r| match r {
+        Ok(Decoded::Status(r)) => ops.push(r.op),
+        other => panic!("{other:?}"),
+    })
+    .unwrap();
+    assert_eq!(ops, [Op::Added, Op::Error]);
+    // `Failure` (or no `status`) outside an ERROR event is an error.
+    let no_status = success.replace(r#""status":"Success","#, "");
+    for body in [&failure, &no_status] {
+        match d.decode_object(body.as_bytes(), Op::Added) {
+            Ok(Decoded::Status(r)) => assert_eq!(r.op, Op::Error),
+            other => panic!("{other:?}"),
+        }
+    }
+    // A watch ERROR event is an error whatever its object says.
+    let event = format!(r#"{{"type":"ERROR","object":{success}}}"#);
+    match d.decode_event(event.as_bytes()) {
+        Ok(Decoded::Status(r)) => assert_eq!((r.kind, r.op), (Kind::Status, Op::Error)),
+        other => panic!("{other:?}"),
+    }
+    // A `Success` status in an ADDED event keeps ADDED.
+    let event = format!(r#"{{"type":"ADDED","object":{success}}}"#);
+    match d.decode_event(event.as_bytes()) {
+        Ok(Decoded::Status(r)) => assert_eq!(r.op, Op::Added),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.stats().statuses, 8);
+}
+
+#[test]
 fn status_fixture_other_code() {
     let mut d = WatchDecoder::default();
     let mut out = Vec::new();
@@ -439,10 +495,12 @@ fn synthetic_full_deployment_node_service_configmap() {
     assert!(cm.get(FieldId::SpecHash).is_some());
 
     // All four synthetic objects carry the same labels {labelsKey: labelsValue}.
-    let lh = dep.get(FieldId::LabelsHash);
-    assert!([node, svc, cm]
-        .iter()
-        .all(|r| r.get(FieldId::LabelsHash) == lh));
+    assert_eq!(
+        s(&d, dep.get(FieldId::Labels)),
+        Some("labelsKey=labelsValue")
+    );
+    let lh = dep.get(FieldId::Labels);
+    assert!([node, svc, cm].iter().all(|r| r.get(FieldId::Labels) == lh));
 }
 
 #[test]
@@ -563,6 +621,15 @@ fn kubeclient_objects_and_lists() {
     );
     // Same object in two files: same key, labels and spec.
     assert_eq!(svcs[2].key, svc.key);
+    assert_eq!(
+        s(&d, svc.get(FieldId::Labels)),
+        Some("name=redis,role=slave")
+    );
+    assert_eq!(svcs[2].get(FieldId::Labels), svc.get(FieldId::Labels));
+    assert_eq!(
+        s(&d, svcs[0].get(FieldId::Labels)),
+        Some("component=apiserver,provider=kubernetes")
+    );
     assert_eq!(svcs[2].get(FieldId::SpecHash), svc.get(FieldId::SpecHash));
     let entities = document(&mut d, &fixture("kubeclient__entity_list.json"));
     assert_eq!(entities.len(), 2);
@@ -786,8 +853,8 @@ fn spec_hash_ignores_whitespace_only() {
     let a = change(&d.decode_object(&pretty, Op::Added));
     let b = change(&d.decode_object(&compact, Op::Added));
     assert_eq!(a.get(FieldId::SpecHash), b.get(FieldId::SpecHash));
-    assert_eq!(a.get(FieldId::LabelsHash), b.get(FieldId::LabelsHash));
-    // A change inside the spec changes the spec hash, not the labels hash.
+    assert_eq!(a.get(FieldId::Labels), b.get(FieldId::Labels));
+    // A change inside the spec changes the spec hash, not the labels.
     let drifted = String::from_utf8(compact.clone()).unwrap().replace(
         "\"schedulerName\":\"schedulerNameValue\"",
         "\"schedulerName\":\"other\"",
@@ -795,29 +862,116 @@ fn spec_hash_ignores_whitespace_only() {
     assert_ne!(drifted.as_bytes(), &compact[..]);
     let c = change(&d.decode_object(drifted.as_bytes(), Op::Added));
     assert_ne!(a.get(FieldId::SpecHash), c.get(FieldId::SpecHash));
-    assert_eq!(a.get(FieldId::LabelsHash), c.get(FieldId::LabelsHash));
+    assert_eq!(a.get(FieldId::Labels), c.get(FieldId::Labels));
+}
+
+fn pod_with_labels(labels: &str) -> String {
+    format!(
+        r#"{{"type":"ADDED","object":{{"kind":"Pod","metadata":{{"name":"p","namespace":"n","labels":{labels}}}}}}}"#
+    )
 }
 
 #[test]
-fn labels_hash_is_order_insensitive() {
-    let pod = |labels: &str| {
-        format!(
-            r#"{{"type":"ADDED","object":{{"kind":"Pod","metadata":{{"name":"p","namespace":"n","labels":{labels}}}}}}}"#
-        )
-    };
+fn label_sets_are_interned_in_canonical_form_whatever_the_order() {
     let mut d = WatchDecoder::default();
-    let h = |d: &mut WatchDecoder, l: &str| {
-        int(
-            &change(&d.decode_event(pod(l).as_bytes())),
-            FieldId::LabelsHash,
-        )
+    let l = |d: &mut WatchDecoder, l: &str| {
+        change(&d.decode_event(pod_with_labels(l).as_bytes())).get(FieldId::Labels)
     };
-    let ab = h(&mut d, r#"{"a":"1","b":"2"}"#);
-    assert_eq!(ab, h(&mut d, r#"{ "b" : "2", "a" : "1" }"#));
-    assert_ne!(ab, h(&mut d, r#"{"a":"1"}"#));
-    assert_ne!(ab, h(&mut d, r#"{"a":"2","b":"1"}"#));
-    assert_eq!(h(&mut d, "{}"), Some(0));
-    assert_eq!(h(&mut d, "null"), Some(0));
+    let ab = l(&mut d, r#"{"b":"2","a":"1"}"#);
+    let sym = ab.and_then(FieldValue::as_sym).unwrap();
+    assert_eq!(d.resolve(sym), Some("a=1,b=2"));
+    assert_eq!(l(&mut d, r#"{ "a" : "1", "b" : "2" }"#), ab);
+    // Escapes are resolved before the text is made: "a" is "a".
+    assert_eq!(l(&mut d, r#"{"b":"2","\u0061":"\u0031"}"#), ab);
+    assert_ne!(l(&mut d, r#"{"a":"1"}"#), ab);
+    assert_ne!(l(&mut d, r#"{"a":"2","b":"1"}"#), ab);
+    // No labels, {} and null all give the empty symbol; null values are skipped.
+    assert_eq!(l(&mut d, "{}"), Some(FieldValue::Sym(Symbol::EMPTY)));
+    assert_eq!(l(&mut d, "null"), Some(FieldValue::Sym(Symbol::EMPTY)));
+    assert_eq!(
+        l(&mut d, r#"{"x":null}"#),
+        Some(FieldValue::Sym(Symbol::EMPTY))
+    );
+    let bare = r#"{"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"p"}}}"#;
+    let r = change(&d.decode_event(bare.as_bytes()));
+    assert_eq!(r.get(FieldId::Labels), Some(FieldValue::Sym(Symbol::EMPTY)));
+    // Same set, same symbol: nothing new interned.
+    let before = d.interner().len();
+    assert_eq!(l(&mut d, r#"{"b":"2","a":"1"}"#), ab);
+    assert_eq!(d.interner().len(), before);
+    assert_eq!(d.stats().labels_hashed, 0);
+}
+
+#[test]
+fn label_sets_without_canonical_text_fall_back_to_the_hash() {
+    let mut d = WatchDecoder::default();
+    let hashed = |d: &mut WatchDecoder, l: &str| {
+        let r = change(&d.decode_event(pod_with_labels(l).as_bytes()));
+        assert_eq!(r.get(FieldId::Labels), None, "{l}");
+        assert!(!r.flags.contains(RecordFlags::SYMBOL_OVERFLOW));
+        r.get(FieldId::LabelsHash)
+            .and_then(FieldValue::as_u64_bits)
+            .unwrap()
+    };
+    // `,`/`=` would make the text ambiguous.
+    let a = hashed(&mut d, r#"{"a":"b,c=d"}"#);
+    let b = change(&d.decode_event(pod_with_labels(r#"{"c":"d","a":"b"}"#).as_bytes()));
+    assert_eq!(s(&d, b.get(FieldId::Labels)), Some("a=b,c=d"));
+    assert_ne!(a, canonical_hash("a=b,c=d"));
+    // Order-insensitive hash: more than MAX_LABELS pairs, in two orders.
+    let many: Vec<String> = (0..=MAX_LABELS)
+        .map(|i| format!(r#""k{i:03}":"v""#))
+        .collect();
+    let fwd = format!("{{{}}}", many.join(","));
+    let rev = format!(
+        "{{{}}}",
+        many.iter().rev().cloned().collect::<Vec<_>>().join(",")
+    );
+    let h = hashed(&mut d, &fwd);
+    assert_eq!(h, hashed(&mut d, &rev));
+    // The hash is the one the canonical text of the same pairs would have.
+    let text: Vec<String> = (0..=MAX_LABELS).map(|i| format!("k{i:03}=v")).collect();
+    assert_eq!(h, canonical_hash(&text.join(",")));
+    // Over MAX_LABELS_BYTES of text.
+    let long = format!(r#"{{"k":"{}"}}"#, "x".repeat(MAX_LABELS_BYTES));
+    hashed(&mut d, &long);
+    assert_eq!(d.stats().labels_hashed, 4);
+}
+
+#[test]
+fn full_interner_falls_back_to_the_labels_hash_with_overflow_flag() {
+    let mut d = WatchDecoder::new(DecoderConfig {
+        interner: InternerConfig {
+            max_entries: 40,
+            max_bytes: 1 << 12,
+        },
+        ..DecoderConfig::default()
+    });
+    // Fill the interner with label sets until one overflows.
+    let mut overflowed = None;
+    for i in 0..64 {
+        let r =
+            change(&d.decode_event(pod_with_labels(&format!(r#"{{"app":"a{i}"}}"#)).as_bytes()));
+        if r.flags.contains(RecordFlags::SYMBOL_OVERFLOW) {
+            overflowed = Some((i, r));
+            break;
+        }
+        assert_eq!(
+            s(&d, r.get(FieldId::Labels)),
+            Some(format!("app=a{i}").as_str())
+        );
+    }
+    let (i, r) = overflowed.expect("the interner fills up");
+    assert_eq!(r.get(FieldId::Labels), None);
+    assert_eq!(
+        r.get(FieldId::LabelsHash).and_then(FieldValue::as_u64_bits),
+        Some(canonical_hash(&format!("app=a{i}")))
+    );
+    assert_eq!(d.stats().labels_hashed, 1);
+    assert!(d.stats().symbol_overflows >= 1);
+    // Sets interned before still resolve to their symbol.
+    let r = change(&d.decode_event(pod_with_labels(r#"{"app":"a0"}"#).as_bytes()));
+    assert_eq!(s(&d, r.get(FieldId::Labels)), Some("app=a0"));
 }
 
 #[test]
@@ -935,7 +1089,20 @@ fn agrees_with_serde_json_on_real_pods() {
         assert_eq!(ours_pod(&d, &r2), ours_pod(&d, &r));
         assert_eq!(r2.key, r.key);
         assert_eq!(r2.source_ns, r.source_ns);
-        assert_eq!(r2.get(FieldId::LabelsHash), r.get(FieldId::LabelsHash));
+        assert_eq!(r2.get(FieldId::Labels), r.get(FieldId::Labels));
+        // The canonical text is the serde_json labels map, sorted.
+        let canon = v["object"]["metadata"]["labels"]
+            .as_object()
+            .map(|m| {
+                let mut kv: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+                    .collect();
+                kv.sort();
+                kv.join(",")
+            })
+            .unwrap_or_default();
+        assert_eq!(s(&d, r.get(FieldId::Labels)), Some(canon.as_str()));
         checked += 1;
     }
     assert_eq!(checked, 8);

@@ -25,7 +25,7 @@ use ebbflow::sources::intern::{InternerConfig, Symbol};
 use ebbflow::sources::k8s::{
     DecodeError, DecodeStats, Decoded, DecoderConfig, UnknownKinds, WatchDecoder,
 };
-use ebbflow::sources::record::{FieldValue, Kind, Op, Record, RecordFlags};
+use ebbflow::sources::record::{FieldId, FieldValue, Kind, Op, Record, RecordFlags};
 use libfuzzer_sys::fuzz_target;
 
 fn fixed_clock() -> i64 {
@@ -148,6 +148,27 @@ fn check_record(d: &WatchDecoder, rec: &Record, expected_seq: &mut u64) {
     for f in rec.fields() {
         if let FieldValue::Sym(s) = f.value {
             syms.push(s);
+        }
+    }
+    // Labels: at most one of the symbol and the fallback hash; the symbol's
+    // text is canonical (pairs sorted, no empty pair) and hashes like the set.
+    assert!(rec.get(FieldId::Labels).is_none() || rec.get(FieldId::LabelsHash).is_none());
+    if let Some(text) = rec
+        .get(FieldId::Labels)
+        .and_then(FieldValue::as_sym)
+        .and_then(|s| d.resolve(s))
+    {
+        if !text.is_empty() {
+            let pairs: Vec<&str> = text.split(',').collect();
+            assert!(pairs.iter().all(|p| p.contains('=')), "{text:?}");
+            assert!(
+                pairs.windows(2).all(|w| {
+                    let k = |p: &str| p.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()));
+                    k(w[0]) <= k(w[1])
+                }),
+                "labels not sorted: {text:?}"
+            );
+            assert!(text.len() <= ebbflow::sources::labels::MAX_LABELS_BYTES);
         }
     }
     for s in syms {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{
-    BuildError, Input, Output, Pipeline, PipelineBuilder, PipelineError, PipelineStats,
-    Pinning, Placement, PushError, Timing, WaitStrategy,
+    BuildError, Input, Output, Pinning, Pipeline, PipelineBuilder, PipelineError, PipelineStats,
+    Placement, PushError, Timing, WaitStrategy,
 };
 use crate::flow::bitactor::{ActorConfig, BitActor, RuleCatalog, RuleSet, RulesError};
 use crate::flow::commands::{parse_command, CommandDesk, CommandParseError, Outcome};
@@ -235,29 +235,28 @@ pub struct ReverseFlow {
 }
 
 impl ReverseFlow {
-    /// Builds and starts the flow. `interner` must hold every string the rules compare
-    /// against (the source's interner; well-known strings always are); `resolver` reads it.
+    /// Builds and starts the flow. `interner` is the source's: the rules' strings are
+    /// interned into it (so a rule on a namespace not seen yet matches once it appears),
+    /// and the stages resolve symbols through it.
     pub fn start(
         config: FlowConfig,
-        interner: &Interner,
+        interner: &mut Interner,
         sink: Box<dyn Publish>,
     ) -> Result<ReverseFlow, FlowError> {
         if !(1..=MAX_SHARDS).contains(&config.shards) {
             return Err(FlowError::Shards(config.shards));
         }
-        let resolver: Resolver = interner.resolver();
         let shared = Arc::new(Shared::default());
         let desk = Arc::new(CommandDesk::new());
         let snapshots = SnapshotSlot::with_capacity(config.store_capacity);
         let actors: Vec<BitActorStage> = (0..config.shards)
             .map(|_| {
-                BitActorStage::new(BitActor::compile_readonly(
-                    &config.rules,
-                    interner,
-                    config.actor,
-                ))
+                BitActor::compile_with(&config.rules, interner, config.actor)
+                    .map(BitActorStage::new)
+                    .map_err(|e| FlowError::Compile(e.to_string()))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
+        let resolver: Resolver = interner.resolver();
         let catalog = actors[0].actor().catalog().clone();
         let notify = NotifyStage::new(
             sink,

@@ -9,13 +9,17 @@
 //! - [`pace`]: flat-out, fixed-rate or recorded-rate pacing.
 //! - [`ticks`]: binary frames and CSV for trading ticks and sensor readings.
 //! - [`gen`]: seeded deterministic scenario generators.
+//! - [`wallclock`]: the cheap per-record wall clock for `ingest_ns`.
+//! - [`labels`]: canonical label sets (interned) and their hash.
 
 pub mod gen;
 pub mod hash;
 pub mod http_watch;
 pub mod intern;
 pub mod k8s;
+pub mod labels;
 pub mod pace;
 pub mod record;
 pub mod replay;
 pub mod ticks;
+pub mod wallclock;

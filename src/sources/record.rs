@@ -135,7 +135,8 @@ pub enum Op {
     Deleted = 2,
     /// A watch `BOOKMARK`: only the resource version is meaningful.
     Bookmark = 3,
-    /// A watch `ERROR` or a `Status` object.
+    /// A watch `ERROR` (whatever its object), or a `Status` object whose
+    /// `status` is not `"Success"`.
     Error = 4,
 }
 
@@ -265,8 +266,10 @@ field_ids! {
     /// Whitespace-insensitive hash of the `spec` object (ConfigMap: of
     /// `data` and `binaryData`); u64 stored as i64 bits.
     SpecHash = 6,
-    /// Order-insensitive hash of `metadata.labels`; u64 stored as i64 bits.
-    LabelsHash = 7,
+    /// `metadata.labels` as an interned canonical text (symbol): pairs
+    /// sorted by key, `key=value` joined with `,`; `Symbol::EMPTY` for no
+    /// labels. See [`crate::sources::labels`].
+    Labels = 7,
     /// Deployment `spec.replicas` (i64).
     ReplicasDesired = 8,
     /// Deployment `status.replicas` (i64).
@@ -306,6 +309,16 @@ field_ids! {
     StatusCode = 24,
     /// The `kind` string of an object whose [`Kind`] is `Unknown` (symbol).
     KindName = 25,
+    /// Order-insensitive hash of `metadata.labels`
+    /// ([`crate::sources::labels::LabelSet::hash`]), carried *instead of*
+    /// [`FieldId::Labels`] when the set has no canonical text (over
+    /// [`crate::sources::labels::MAX_LABELS`] pairs or
+    /// [`crate::sources::labels::MAX_LABELS_BYTES`] bytes, or `,`/`=` in a
+    /// key or value) or the interner is full (then the record also has
+    /// [`RecordFlags::SYMBOL_OVERFLOW`]); u64 stored as i64 bits. Compare it
+    /// with a `Labels` symbol through
+    /// [`crate::sources::labels::canonical_hash`] of the symbol's text.
+    LabelsHash = 26,
     /// Trading: instrument (symbol).
     Instrument = 32,
     /// Trading: price (f64).

@@ -41,11 +41,11 @@
 //! there is nothing to resynchronise) or line.
 
 use std::io::{self, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::sources::hash::key_of;
 use crate::sources::intern::{Interner, InternerConfig, Symbol};
 use crate::sources::record::{FieldId, FieldValue, Kind, Op, Record, RecordFlags};
+use crate::sources::wallclock::IngestClock;
 
 /// Size of one binary frame.
 pub const FRAME_SIZE: usize = 40;
@@ -406,12 +406,6 @@ pub struct TickStats {
     pub symbol_overflows: u64,
 }
 
-fn system_clock() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}
-
 /// Builds tick and reading records from frames, CSV or values.
 #[derive(Debug)]
 pub struct TickDecoder {
@@ -419,7 +413,7 @@ pub struct TickDecoder {
     classes: [Symbol; 4],
     types: [Symbol; 4],
     next_seq: u64,
-    clock: fn() -> i64,
+    clock: IngestClock,
     stats: TickStats,
 }
 
@@ -441,20 +435,29 @@ impl TickDecoder {
             classes,
             types,
             next_seq: 0,
-            clock: system_clock,
+            clock: IngestClock::wall(),
             stats: TickStats::default(),
         }
     }
 
-    /// Replaces the ingest clock.
+    /// Replaces the ingest clock (default: wall time from a `SystemTime`
+    /// anchor extrapolated with the TSC, see
+    /// [`wallclock`](crate::sources::wallclock)); `clock` is then called
+    /// once per record.
     pub fn with_clock(mut self, clock: fn() -> i64) -> TickDecoder {
-        self.clock = clock;
+        self.clock = IngestClock::custom(clock);
         self
     }
 
     /// The interner.
     pub fn interner(&self) -> &Interner {
         &self.interner
+    }
+
+    /// The interner, to add strings before the pipeline starts (rule strings, for
+    /// example). The decoder's symbols stay valid.
+    pub fn interner_mut(&mut self) -> &mut Interner {
+        &mut self.interner
     }
 
     /// Resolves a symbol.
@@ -525,7 +528,7 @@ impl TickDecoder {
     fn stamp(&mut self, mut rec: Record) -> Record {
         rec.seq = self.next_seq;
         self.next_seq += 1;
-        rec.ingest_ns = (self.clock)();
+        rec.ingest_ns = self.clock.now();
         rec
     }
 

@@ -128,6 +128,11 @@ impl SmartCityGenerator {
         &self.decoder
     }
 
+    /// The decoder, mutably (to add strings to its interner before the pipeline starts).
+    pub fn decoder_mut(&mut self) -> &mut TickDecoder {
+        &mut self.decoder
+    }
+
     /// Whether `value` is outside the normal range of `t`.
     pub fn is_outlier(t: DeviceType, value: f64) -> bool {
         let (lo, hi) = RANGES[t as usize];

@@ -29,11 +29,13 @@
 
 use std::io::Write;
 
-use crate::sources::gen::{system_clock, Generator, Rng, DEFAULT_START_NS};
+use crate::sources::gen::{Generator, Rng, DEFAULT_START_NS};
 use crate::sources::hash::{fmix64, key_of};
 use crate::sources::intern::{known, Interner, InternerConfig, Symbol};
 use crate::sources::k8s::PRESSURE_MEMORY;
+use crate::sources::labels::LabelSet;
 use crate::sources::record::{FieldId, FieldValue, Kind, Op, Record};
+use crate::sources::wallclock::IngestClock;
 
 /// Shape, rate and trouble of the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +120,7 @@ struct Pod {
     crashloop: bool,
     deleted: bool,
     spec: u64,
-    labels: u64,
+    labels: Symbol,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -128,7 +130,7 @@ struct Deployment {
     replicas: i64,
     ready: i64,
     spec: u64,
-    labels: u64,
+    labels: Symbol,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -137,14 +139,14 @@ struct Service {
     ns: u8,
     ty: Symbol,
     spec: u64,
-    labels: u64,
+    labels: Symbol,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
 struct Node {
     name: Symbol,
     spec: u64,
-    labels: u64,
+    labels: Symbol,
 }
 
 /// The cluster generator. See the [module docs](self).
@@ -166,8 +168,15 @@ pub struct ClusterGenerator {
     change_interval_ns: i64,
     rv: u64,
     seq: u64,
-    clock: fn() -> i64,
+    clock: IngestClock,
     stats: ClusterStats,
+}
+
+/// Replaces the contents of `s` with `args` (construction only).
+fn fmt(s: &mut String, args: core::fmt::Arguments<'_>) {
+    use core::fmt::Write as _;
+    s.clear();
+    let _ = s.write_fmt(args);
 }
 
 fn name_hash(seed: u64, i: u64) -> u64 {
@@ -186,10 +195,23 @@ impl ClusterGenerator {
         cfg.changes_per_min = cfg.changes_per_min.max(1);
         cfg.node_status_interval_ns = cfg.node_status_interval_ns.max(1);
         let mut rng = Rng::new(cfg.seed);
+        // Names of everything, plus one label set per node, service and
+        // deployment and one per deployment's pods.
+        let entries = cfg.pods + 2 * cfg.nodes + 2 * cfg.services + 3 * cfg.deployments + 64;
         let mut interner = Interner::new(InternerConfig {
-            max_entries: cfg.pods + cfg.nodes + cfg.services + cfg.deployments + 64,
-            max_bytes: 64 * (cfg.pods + cfg.nodes + cfg.services + cfg.deployments + 64) as usize,
+            max_entries: entries,
+            max_bytes: 96 * entries as usize,
         });
+        let mut set = LabelSet::new();
+        let mut labels = |interner: &mut Interner, pairs: &[(&str, &str)]| {
+            set.clear();
+            for (k, v) in pairs {
+                set.push(k.as_bytes(), v.as_bytes());
+            }
+            interner.intern(set.canonical().unwrap_or(""))
+        };
+        let mut t = String::with_capacity(64);
+        let mut u = String::with_capacity(64);
         let mut s = String::with_capacity(64);
         let mut name = |interner: &mut Interner, args: core::fmt::Arguments<'_>| {
             use core::fmt::Write as _;
@@ -207,23 +229,52 @@ impl ClusterGenerator {
             })
             .collect();
         let nodes = (0..cfg.nodes)
-            .map(|i| Node {
-                name: name(&mut interner, format_args!("node-{i:03}")),
-                spec: rng.next_u64(),
-                labels: rng.next_u64(),
+            .map(|i| {
+                let name = name(&mut interner, format_args!("node-{i:03}"));
+                let spec = rng.next_u64();
+                let r = rng.next_u64();
+                fmt(&mut t, format_args!("node-{i:03}"));
+                fmt(
+                    &mut u,
+                    format_args!("zone-{}", (b'a' + (r % 3) as u8) as char),
+                );
+                Node {
+                    name,
+                    spec,
+                    labels: labels(
+                        &mut interner,
+                        &[
+                            ("topology.kubernetes.io/zone", &u),
+                            ("kubernetes.io/hostname", &t),
+                        ],
+                    ),
+                }
             })
             .collect();
-        let deployments: Vec<Deployment> = (0..cfg.deployments)
-            .map(|i| Deployment {
-                name: name(&mut interner, format_args!("deploy-{i:03}")),
-                ns: (i % cfg.namespaces) as u8,
-                replicas: 0,
-                ready: 0,
-                spec: rng.next_u64(),
-                labels: rng.next_u64(),
+        let mut pod_labels = Vec::with_capacity(cfg.deployments as usize);
+        let mut deployments: Vec<Deployment> = (0..cfg.deployments)
+            .map(|i| {
+                let name = name(&mut interner, format_args!("deploy-{i:03}"));
+                let spec = rng.next_u64();
+                let r = rng.next_u64();
+                fmt(&mut t, format_args!("deploy-{i:03}"));
+                fmt(&mut u, format_args!("team-{}", r % 8));
+                let team = u.clone();
+                fmt(&mut u, format_args!("{:08x}", (r >> 8) as u32));
+                pod_labels.push(labels(
+                    &mut interner,
+                    &[("team", &team), ("pod-template-hash", &u), ("app", &t)],
+                ));
+                Deployment {
+                    name,
+                    ns: (i % cfg.namespaces) as u8,
+                    replicas: 0,
+                    ready: 0,
+                    spec,
+                    labels: labels(&mut interner, &[("team", &team), ("app", &t)]),
+                }
             })
             .collect();
-        let mut deployments = deployments;
         let pods = (0..cfg.pods)
             .map(|i| {
                 let d = (i % cfg.deployments) as usize;
@@ -238,18 +289,25 @@ impl ClusterGenerator {
                     crashloop: false,
                     deleted: false,
                     spec: deployments[d].spec,
-                    labels: deployments[d].labels,
+                    labels: pod_labels[d],
                 }
             })
             .collect();
         let types = [known::CLUSTER_IP, known::NODE_PORT, known::LOAD_BALANCER];
         let services = (0..cfg.services)
-            .map(|i| Service {
-                name: name(&mut interner, format_args!("svc-{i:03}")),
-                ns: (i % cfg.namespaces) as u8,
-                ty: types[(i % 10).min(2) as usize],
-                spec: rng.next_u64(),
-                labels: rng.next_u64(),
+            .map(|i| {
+                let name = name(&mut interner, format_args!("svc-{i:03}"));
+                let spec = rng.next_u64();
+                let r = rng.next_u64();
+                fmt(&mut t, format_args!("svc-{i:03}"));
+                let tier = ["frontend", "backend", "data"][(r % 3) as usize];
+                Service {
+                    name,
+                    ns: (i % cfg.namespaces) as u8,
+                    ty: types[(i % 10).min(2) as usize],
+                    spec,
+                    labels: labels(&mut interner, &[("tier", tier), ("app", &t)]),
+                }
             })
             .collect();
         let pod_kind = interner.intern("Pod");
@@ -276,15 +334,18 @@ impl ClusterGenerator {
             change_interval_ns,
             rv: 1000,
             seq: 0,
-            clock: system_clock,
+            clock: IngestClock::wall(),
             stats: ClusterStats::default(),
             cfg,
         }
     }
 
-    /// Replaces the ingest clock of the records.
+    /// Replaces the ingest clock of the records (default: wall time from a
+    /// `SystemTime` anchor extrapolated with the TSC, see
+    /// [`wallclock`](crate::sources::wallclock)); `clock` is then called
+    /// once per record.
     pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
-        self.clock = clock;
+        self.clock = IngestClock::custom(clock);
         self
     }
 
@@ -301,6 +362,12 @@ impl ClusterGenerator {
     /// The interner the records' symbols refer to.
     pub fn interner(&self) -> &Interner {
         &self.interner
+    }
+
+    /// The interner, to add strings before the pipeline starts (rule strings, for
+    /// example). The generator's symbols stay valid.
+    pub fn interner_mut(&mut self) -> &mut Interner {
+        &mut self.interner
     }
 
     fn text(&self, s: Symbol) -> &str {
@@ -321,7 +388,7 @@ impl ClusterGenerator {
         r.resource_version = self.rv;
         r.seq = self.seq;
         self.seq += 1;
-        r.ingest_ns = (self.clock)();
+        r.ingest_ns = self.clock.now();
         r
     }
 
@@ -341,7 +408,7 @@ impl ClusterGenerator {
         );
         r.push(FieldId::Unschedulable, FieldValue::Bool(false));
         r.push(FieldId::SpecHash, FieldValue::I64(n.spec as i64));
-        r.push(FieldId::LabelsHash, FieldValue::I64(n.labels as i64));
+        r.push(FieldId::Labels, FieldValue::Sym(n.labels));
         self.stats.node_status += 1;
         self.stats.notready += u64::from(notready);
         r
@@ -401,7 +468,7 @@ impl ClusterGenerator {
             FieldValue::Sym(self.nodes[p.node as usize].name),
         );
         r.push(FieldId::SpecHash, FieldValue::I64(p.spec as i64));
-        r.push(FieldId::LabelsHash, FieldValue::I64(p.labels as i64));
+        r.push(FieldId::Labels, FieldValue::Sym(p.labels));
         r
     }
 
@@ -423,7 +490,7 @@ impl ClusterGenerator {
             FieldValue::I64(if edited { 0 } else { d.replicas }),
         );
         r.push(FieldId::SpecHash, FieldValue::I64(d.spec as i64));
-        r.push(FieldId::LabelsHash, FieldValue::I64(d.labels as i64));
+        r.push(FieldId::Labels, FieldValue::Sym(d.labels));
         r
     }
 
@@ -437,7 +504,7 @@ impl ClusterGenerator {
         let mut r = self.base(Kind::Service, Op::Modified, ns, s.name, now);
         r.push(FieldId::ServiceType, FieldValue::Sym(s.ty));
         r.push(FieldId::SpecHash, FieldValue::I64(s.spec as i64));
-        r.push(FieldId::LabelsHash, FieldValue::I64(s.labels as i64));
+        r.push(FieldId::Labels, FieldValue::Sym(s.labels));
         r
     }
 
@@ -469,8 +536,10 @@ impl ClusterGenerator {
     /// Writes `rec` (a record of this generator) as one watch-event JSON
     /// line with `\n`, in the shape the API server writes (only the fields
     /// the decoder reads). Decoding it gives the same kind, op, namespace,
-    /// name, resource version and fields, except `SpecHash`/`LabelsHash`,
-    /// which the decoder computes from the JSON (a spec edit changes both).
+    /// name, resource version and fields, except `SpecHash`, which the
+    /// decoder computes from the JSON (a spec edit changes both); `Labels`
+    /// symbols are of different interners but resolve to the same text
+    /// (the labels are written in reverse canonical order).
     /// Allocates only if `out` has to grow.
     pub fn write_watch_json(&self, rec: &Record, out: &mut Vec<u8>) -> std::io::Result<()> {
         let ns = self.text(rec.namespace);
@@ -484,7 +553,7 @@ impl ClusterGenerator {
                 .map_or("", |s| self.text(s))
         };
         let spec = i64f(FieldId::SpecHash) as u64;
-        let labels = i64f(FieldId::LabelsHash) as u64;
+        let labels = symf(FieldId::Labels);
         write!(
             out,
             r#"{{"type":"{}","object":{{"kind":"{}","apiVersion":"{}","metadata":{{"name":"{}","#,
@@ -501,9 +570,17 @@ impl ClusterGenerator {
         }
         write!(
             out,
-            r#""resourceVersion":"{}","creationTimestamp":"{ts}","labels":{{"app":"{labels:016x}"}}}},"#,
+            r#""resourceVersion":"{}","creationTimestamp":"{ts}","labels":{{"#,
             rec.resource_version
         )?;
+        if !labels.is_empty() {
+            for (i, pair) in labels.rsplit(',').enumerate() {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let sep = if i == 0 { "" } else { "," };
+                write!(out, r#"{sep}"{k}":"{v}""#)?;
+            }
+        }
+        out.extend_from_slice(b"}},");
         let ready = |b: bool| if b { "True" } else { "False" };
         match rec.kind {
             Kind::Pod => {

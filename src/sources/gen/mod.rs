@@ -12,8 +12,9 @@
 //! Every generator runs on a *virtual clock*: each record's `source_ns` is
 //! the scenario's own time (start + its nominal schedule), so the same seed
 //! yields the same records bit for bit — except `ingest_ns`, which reads
-//! the generator's clock (replace it with `with_clock` for exact
-//! comparisons). [`drive`] releases records flat out, at a fixed rate, or
+//! the generator's ingest clock (by default wall time from a `SystemTime`
+//! anchor extrapolated with the TSC, see [`wallclock`](crate::sources::wallclock);
+//! replace it with `with_clock` for exact comparisons). [`drive`] releases records flat out, at a fixed rate, or
 //! at the virtual clock's rate ([`Pace::Recorded`]). After construction no
 //! generator allocates.
 //!
@@ -117,10 +118,3 @@ where
 
 /// 2026-01-01T00:00:00Z in ns: the default start of the virtual clocks.
 pub const DEFAULT_START_NS: i64 = 1_767_225_600_000_000_000;
-
-fn system_clock() -> i64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-}

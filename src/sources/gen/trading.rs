@@ -171,6 +171,11 @@ impl TradingGenerator {
         &self.decoder
     }
 
+    /// The decoder, mutably (to add strings to its interner before the pipeline starts).
+    pub fn decoder_mut(&mut self) -> &mut TickDecoder {
+        &mut self.decoder
+    }
+
     /// Number of instruments.
     pub fn instruments(&self) -> usize {
         self.instruments.len()

@@ -1,15 +1,13 @@
 //! [`WatchDecoder`]: Kubernetes watch events and objects → [`Record`]s.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use crate::engine::Clock;
 use crate::sources::hash::{Fnv1a, KEY_SEPARATOR};
 use crate::sources::intern::{Interner, InternerConfig, Resolver, Symbol};
 use crate::sources::k8s::error::{DecodeError, DecodeStats, JsonType};
-use crate::sources::k8s::extract::{self, text_eq, Extracted, Ready};
+use crate::sources::k8s::extract::{self, text_eq, Extracted, LabelScratch, Ready};
 use crate::sources::k8s::scan::{unescape, Got, Scanner, Str};
 use crate::sources::k8s::time::parse_rfc3339;
 use crate::sources::record::{FieldId, FieldValue, Kind, Op, Record, RecordFlags};
+use crate::sources::wallclock::IngestClock;
 
 type Result<T> = core::result::Result<T, DecodeError>;
 
@@ -30,7 +28,7 @@ pub enum UnknownKinds {
     #[default]
     Reject,
     /// Produce a record of [`Kind::Unknown`] with a [`FieldId::KindName`]
-    /// field, a spec hash and a labels hash (for custom resources).
+    /// field, a spec hash and the labels (for custom resources).
     Accept,
 }
 
@@ -82,7 +80,10 @@ pub enum Decoded {
     /// the watch from the list's resource version.
     Relist(Record),
     /// Any other ERROR event or `Status` object; the record carries
-    /// [`FieldId::StatusCode`] and [`FieldId::Reason`].
+    /// [`FieldId::StatusCode`] and [`FieldId::Reason`] when present. Its op
+    /// is [`Op::Error`], except for a `Status` with `status: "Success"`
+    /// that did not come in an `ERROR` event (e.g. a DELETE response):
+    /// that keeps the op it was decoded with.
     Status(Record),
 }
 
@@ -117,85 +118,6 @@ pub struct DocumentSummary {
     pub errors: usize,
 }
 
-fn system_clock() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        Err(_) => 0,
-    }
-}
-
-/// How long the default ingest clock extrapolates wall time from the
-/// stage clock before it reads `SystemTime` again.
-const REANCHOR_INTERVAL_US: f64 = 50_000.0;
-
-/// The ingest clock: wall time in ns since the Unix epoch.
-///
-/// The default reads [`Clock`] (the time-stamp counter where the CPU has an
-/// invariant one: a few ns) per record and adds the elapsed time to a
-/// `SystemTime` reading taken at most [`REANCHOR_INTERVAL_US`] earlier,
-/// instead of a `SystemTime::now()` per record. Between re-anchorings the
-/// error is the counter's calibration error over ≤ 50 ms (µs at worst);
-/// each re-anchoring reads `SystemTime` again, so the clock follows wall
-/// time (and its steps, as `SystemTime` does).
-#[derive(Clone, Copy)]
-enum IngestClock {
-    Wall {
-        clock: &'static Clock,
-        base_ns: i64,
-        base_ticks: u64,
-        /// Counter ticks after which to re-anchor; 0 before the first read.
-        reanchor_ticks: u64,
-    },
-    Custom(fn() -> i64),
-}
-
-impl IngestClock {
-    fn wall() -> IngestClock {
-        IngestClock::Wall {
-            clock: Clock::get(),
-            base_ns: 0,
-            base_ticks: 0,
-            reanchor_ticks: 0,
-        }
-    }
-
-    #[inline]
-    fn now(&mut self) -> i64 {
-        match self {
-            IngestClock::Wall {
-                clock,
-                base_ns,
-                base_ticks,
-                reanchor_ticks,
-            } => {
-                let ticks = clock.ticks();
-                // A counter read before the anchor (another core's counter
-                // slightly behind) wraps to a huge value and re-anchors too.
-                let dt = ticks.wrapping_sub(*base_ticks);
-                if dt < *reanchor_ticks {
-                    let ns = i64::try_from(clock.to_ns(dt)).unwrap_or(i64::MAX);
-                    return base_ns.saturating_add(ns);
-                }
-                Self::reanchor(clock, base_ns, base_ticks, reanchor_ticks)
-            }
-            IngestClock::Custom(f) => f(),
-        }
-    }
-
-    #[cold]
-    fn reanchor(
-        clock: &'static Clock,
-        base_ns: &mut i64,
-        base_ticks: &mut u64,
-        reanchor_ticks: &mut u64,
-    ) -> i64 {
-        *base_ticks = clock.ticks();
-        *base_ns = system_clock();
-        *reanchor_ticks = clock.us_to_ticks(REANCHOR_INTERVAL_US).max(1);
-        *base_ns
-    }
-}
-
 /// Decodes Kubernetes watch streams and objects into [`Record`]s without
 /// building a DOM or allocating per event.
 ///
@@ -212,6 +134,8 @@ pub struct WatchDecoder {
     resume: [u8; MAX_RESUME_VERSION_BYTES],
     resume_len: Option<u8>,
     scratch: Box<[u8]>,
+    /// Where the walk collects `metadata.labels`.
+    labels: LabelScratch,
 }
 
 impl Default for WatchDecoder {
@@ -233,8 +157,10 @@ impl core::fmt::Debug for WatchDecoder {
 }
 
 impl WatchDecoder {
-    /// A decoder with the given limits. Allocates the interner and a
-    /// `max_string_bytes` scratch buffer; nothing after that.
+    /// A decoder with the given limits. Allocates the interner, a
+    /// `max_string_bytes` scratch buffer, `2 × max_string_bytes` for label
+    /// strings and a [`LabelSet`](crate::sources::labels::LabelSet);
+    /// nothing after that.
     pub fn new(mut config: DecoderConfig) -> WatchDecoder {
         config.max_object_bytes = config.max_object_bytes.min(u32::MAX as usize);
         WatchDecoder {
@@ -245,16 +171,18 @@ impl WatchDecoder {
             resume: [0; MAX_RESUME_VERSION_BYTES],
             resume_len: None,
             scratch: vec![0u8; config.max_string_bytes].into_boxed_slice(),
+            labels: LabelScratch::new(config.max_string_bytes),
             config,
         }
     }
 
     /// Replaces the ingest clock (default: wall time in ns since the Unix
     /// epoch, read as `SystemTime` at most every 50 ms and extrapolated
-    /// with the engine's [`Clock`] in between), e.g. with a fixed or test
+    /// with the engine's TSC clock in between: see
+    /// [`wallclock`](crate::sources::wallclock)), e.g. with a fixed or test
     /// clock.
     pub fn with_clock(mut self, clock: fn() -> i64) -> WatchDecoder {
-        self.clock = IngestClock::Custom(clock);
+        self.clock = IngestClock::custom(clock);
         self
     }
 
@@ -271,6 +199,11 @@ impl WatchDecoder {
     /// The interner the decoder writes.
     pub fn interner(&self) -> &Interner {
         &self.interner
+    }
+
+    /// The interner, to add strings before decoding starts (rule strings, for example).
+    pub fn interner_mut(&mut self) -> &mut Interner {
+        &mut self.interner
     }
 
     /// A lock-free reader of the decoder's interner for another thread.
@@ -326,7 +259,7 @@ impl WatchDecoder {
     /// Decodes one bare object (as returned by a GET, or as stored in the
     /// object fixtures) and reports it with operation `op`. `Status`
     /// objects become [`Decoded::Relist`] (code 410) or [`Decoded::Status`]
-    /// with [`Op::Error`].
+    /// with [`Op::Error`] (with `op` if their `status` is `"Success"`).
     pub fn decode_object(&mut self, input: &[u8], op: Op) -> Result<Decoded> {
         let mut x = Extracted::default();
         let r = self
@@ -423,9 +356,9 @@ impl WatchDecoder {
         // Enter the object: object_start cannot fail on `{` except for depth.
         sc.object_start()?;
         if envelope {
-            extract::envelope(sc, x)
+            extract::envelope(sc, x, &mut self.labels)
         } else {
-            extract::object_body(sc, x)
+            extract::object_body(sc, x, &mut self.labels)
         }
     }
 
@@ -685,7 +618,7 @@ impl WatchDecoder {
         let r = match sc.object_start()? {
             Got::Val(()) => {
                 let mut x = Extracted::default();
-                match extract::object_body(sc, &mut x) {
+                match extract::object_body(sc, &mut x, &mut self.labels) {
                     Ok(()) => self.build(input, op, x.kind.or(default_kind), &x),
                     Err(e) => {
                         // The document is valid JSON (checked first), so
@@ -735,7 +668,7 @@ impl WatchDecoder {
         let kind = Kind::from_k8s(kind_bytes);
 
         if op == Op::Error || kind == Kind::Status {
-            return self.build_status(buf, kind, kind_bytes, x);
+            return self.build_status(buf, op, kind, kind_bytes, x);
         }
         if kind == Kind::Unknown && self.config.unknown_kinds == UnknownKinds::Reject {
             return Err(DecodeError::UnknownKind {
@@ -784,14 +717,20 @@ impl WatchDecoder {
         self.source_time(buf, kind, x, &mut rec)?;
         match kind {
             Kind::Pod => self.pod_fields(buf, x, &mut rec)?,
-            Kind::Node => node_fields(x, &mut rec),
-            Kind::Deployment => deployment_fields(x, &mut rec),
+            Kind::Node => {
+                node_fields(x, &mut rec);
+                self.push_hashes(x, x.spec_hash, &mut rec);
+            }
+            Kind::Deployment => {
+                deployment_fields(x, &mut rec);
+                self.push_hashes(x, x.spec_hash, &mut rec);
+            }
             Kind::Service => {
                 if x.service_type.is_some() {
                     let t = self.intern(buf, x.service_type, "spec.type", &mut rec, None)?;
                     rec.push(FieldId::ServiceType, FieldValue::Sym(t));
                 }
-                push_hashes(x, x.spec_hash, &mut rec);
+                self.push_hashes(x, x.spec_hash, &mut rec);
             }
             Kind::ConfigMap => {
                 rec.push(
@@ -805,13 +744,13 @@ impl WatchDecoder {
                         d.unwrap_or(0) ^ b.unwrap_or(0).rotate_left(32),
                     )),
                 };
-                push_hashes(x, data, &mut rec);
+                self.push_hashes(x, data, &mut rec);
             }
             Kind::Event => self.event_fields(buf, x, &mut rec)?,
             Kind::Unknown | Kind::Status | Kind::Tick | Kind::Sensor => {
                 let name = self.intern_bytes(kind_bytes, kind_span, "kind", &mut rec)?;
                 rec.push(FieldId::KindName, FieldValue::Sym(name));
-                push_hashes(x, x.spec_hash, &mut rec);
+                self.push_hashes(x, x.spec_hash, &mut rec);
             }
         }
         self.finish_record(&mut rec);
@@ -821,9 +760,18 @@ impl WatchDecoder {
         Ok(Decoded::Change(rec))
     }
 
+    /// A watch `ERROR` event (whatever its object) or a `Status` object.
+    ///
+    /// The record's op is [`Op::Error`] except for a `Status` whose
+    /// `status` is `"Success"` outside an `ERROR` event (the body of a
+    /// successful DELETE, or a list item): that is not an error and keeps
+    /// the caller's op. An `ERROR` event stays `Op::Error` even with a
+    /// `Success` body. Only an error (not a success) with code 410 is a
+    /// [`Decoded::Relist`].
     fn build_status(
         &mut self,
         buf: &[u8],
+        op: Op,
         kind: Kind,
         kind_bytes: &[u8],
         x: &Extracted,
@@ -831,7 +779,10 @@ impl WatchDecoder {
         if let Some(e) = x.deferred(Kind::Status) {
             return Err(e);
         }
-        let mut rec = Record::new(kind, Op::Error);
+        let success = op != Op::Error
+            && kind == Kind::Status
+            && x.status_text.is_some_and(|t| text_eq(buf, t, b"Success"));
+        let mut rec = Record::new(kind, if success { op } else { Op::Error });
         rec.key = crate::sources::hash::key_of(kind_bytes, b"", b"");
         if let Some(code) = x.code {
             rec.push(FieldId::StatusCode, FieldValue::I64(code));
@@ -841,7 +792,7 @@ impl WatchDecoder {
             rec.push(FieldId::Reason, FieldValue::Sym(r));
         }
         self.finish_record(&mut rec);
-        Ok(if x.code == Some(410) {
+        Ok(if x.code == Some(410) && !success {
             Decoded::Relist(rec)
         } else {
             Decoded::Status(rec)
@@ -912,7 +863,7 @@ impl WatchDecoder {
             let n = self.intern(buf, x.node_name, "spec.nodeName", rec, None)?;
             rec.push(FieldId::NodeName, FieldValue::Sym(n));
         }
-        push_hashes(x, x.spec_hash, rec);
+        self.push_hashes(x, x.spec_hash, rec);
         Ok(())
     }
 
@@ -944,6 +895,42 @@ impl WatchDecoder {
         // An Event object stands for at least one occurrence.
         rec.push(FieldId::Count, FieldValue::I64(x.count.unwrap_or(1)));
         Ok(())
+    }
+
+    /// Pushes `SpecHash` (if any) and the labels: `Labels` (the interned
+    /// canonical text), or `LabelsHash` when the set has no canonical
+    /// text or the interner is full (see [`crate::sources::labels`]).
+    fn push_hashes(&mut self, x: &Extracted, spec: Option<u64>, rec: &mut Record) {
+        if let Some(h) = spec {
+            rec.push(FieldId::SpecHash, FieldValue::I64(h as i64));
+        }
+        if !x.labels_seen {
+            rec.push(FieldId::Labels, FieldValue::Sym(Symbol::EMPTY));
+            return;
+        }
+        let interned = match self.labels.set.canonical() {
+            Some(text) => {
+                let sym = self.interner.intern(text);
+                if sym.is_overflow() {
+                    rec.flags.insert(RecordFlags::SYMBOL_OVERFLOW);
+                    self.stats.symbol_overflows += 1;
+                    None
+                } else {
+                    Some(sym)
+                }
+            }
+            None => None,
+        };
+        match interned {
+            Some(sym) => {
+                rec.push(FieldId::Labels, FieldValue::Sym(sym));
+            }
+            None => {
+                self.stats.labels_hashed += 1;
+                let h = self.labels.set.hash();
+                rec.push(FieldId::LabelsHash, FieldValue::I64(h as i64));
+            }
+        }
     }
 
     fn finish_record(&mut self, rec: &mut Record) {
@@ -1079,13 +1066,6 @@ fn push_ready(x: &Extracted, rec: &mut Record) {
     }
 }
 
-fn push_hashes(x: &Extracted, spec: Option<u64>, rec: &mut Record) {
-    if let Some(h) = spec {
-        rec.push(FieldId::SpecHash, FieldValue::I64(h as i64));
-    }
-    rec.push(FieldId::LabelsHash, FieldValue::I64(x.labels_hash as i64));
-}
-
 fn node_fields(x: &Extracted, rec: &mut Record) {
     push_ready(x, rec);
     rec.push(FieldId::NodePressure, FieldValue::I64(x.pressure));
@@ -1093,7 +1073,6 @@ fn node_fields(x: &Extracted, rec: &mut Record) {
         FieldId::Unschedulable,
         FieldValue::Bool(x.unschedulable.unwrap_or(false)),
     );
-    push_hashes(x, x.spec_hash, rec);
 }
 
 fn deployment_fields(x: &Extracted, rec: &mut Record) {
@@ -1117,7 +1096,6 @@ fn deployment_fields(x: &Extracted, rec: &mut Record) {
         FieldId::ReplicasUpdated,
         FieldValue::I64(x.updated_replicas.unwrap_or(0)),
     );
-    push_hashes(x, x.spec_hash, rec);
 }
 
 /// The error for a top-level value that starts like JSON but is not an

@@ -324,6 +324,10 @@ pub struct DecodeStats {
     pub fields_truncated: u64,
     /// Strings that could not be interned (interner full).
     pub symbol_overflows: u64,
+    /// Records that carry `LabelsHash` instead of a `Labels` symbol (the
+    /// set has no canonical text, or the interner was full: then
+    /// `symbol_overflows` counts it too).
+    pub labels_hashed: u64,
     /// Records whose `source_ns` was clamped to the `i64` range.
     pub source_time_clamped: u64,
     /// Errors, per variant.

@@ -9,10 +9,10 @@
 //! such a kind. Wrong types in `metadata` and in the envelope are reported
 //! at once, since every kind needs them.
 
-use crate::sources::hash::{fmix64, WordHasher, KEY_SEPARATOR};
 use crate::sources::k8s::error::{DecodeError, JsonType};
 use crate::sources::k8s::scan::{unescape, Got, Scanner, Str};
 use crate::sources::k8s::time::{parse_rfc3339, Timestamp};
+use crate::sources::labels::LabelSet;
 use crate::sources::record::Kind;
 
 type Result<T> = core::result::Result<T, DecodeError>;
@@ -72,7 +72,9 @@ pub(crate) struct Extracted {
     pub creation: Option<Str>,
     pub last_write: Option<Timestamp>,
     pub deleting: bool,
-    pub labels_hash: u64,
+    /// Whether `metadata.labels` was an object; its pairs are in the
+    /// [`LabelScratch`] the walk was given.
+    pub labels_seen: bool,
     pub initial_events_end: bool,
 
     pub spec_hash: Option<u64>,
@@ -217,14 +219,18 @@ fn waiting_rank(reason: &[u8]) -> u8 {
 
 /// Walks a watch envelope `{"type": …, "object": {…}}` (the scanner is at
 /// its `{`, already entered by the caller).
-pub(crate) fn envelope(sc: &mut Scanner<'_>, x: &mut Extracted) -> Result<()> {
+pub(crate) fn envelope(
+    sc: &mut Scanner<'_>,
+    x: &mut Extracted,
+    ls: &mut LabelScratch,
+) -> Result<()> {
     let mut first = true;
     while let Some(key) = sc.next_key(&mut first)? {
         match key.bytes() {
             b"type" => x.event_type = now(sc.string_val()?, "type", JsonType::String)?,
             b"object" => match sc.object_start()? {
                 Got::Val(()) => {
-                    object_body(sc, x)?;
+                    object_body(sc, x, ls)?;
                     x.object_seen = true;
                 }
                 Got::Null => {}
@@ -247,12 +253,16 @@ pub(crate) fn envelope(sc: &mut Scanner<'_>, x: &mut Extracted) -> Result<()> {
 }
 
 /// Walks the keys of an object (the scanner has consumed its `{`).
-pub(crate) fn object_body(sc: &mut Scanner<'_>, x: &mut Extracted) -> Result<()> {
+pub(crate) fn object_body(
+    sc: &mut Scanner<'_>,
+    x: &mut Extracted,
+    ls: &mut LabelScratch,
+) -> Result<()> {
     let mut first = true;
     while let Some(key) = sc.next_key(&mut first)? {
         match key.bytes() {
             b"kind" => x.kind = now(sc.string_val()?, "kind", JsonType::String)?,
-            b"metadata" => metadata(sc, x)?,
+            b"metadata" => metadata(sc, x, ls)?,
             b"spec" => spec(sc, x)?,
             b"status" => status(sc, x)?,
             b"reason" => {
@@ -314,7 +324,7 @@ fn max_count(x: &mut Extracted, c: Option<i64>) {
     }
 }
 
-fn metadata(sc: &mut Scanner<'_>, x: &mut Extracted) -> Result<()> {
+fn metadata(sc: &mut Scanner<'_>, x: &mut Extracted, ls: &mut LabelScratch) -> Result<()> {
     if now(sc.object_start()?, "metadata", JsonType::Object)?.is_none() {
         return Ok(());
     }
@@ -347,7 +357,7 @@ fn metadata(sc: &mut Scanner<'_>, x: &mut Extracted) -> Result<()> {
                 )?
                 .is_some()
             }
-            b"labels" => x.labels_hash = labels(sc)?,
+            b"labels" => x.labels_seen = labels(sc, ls)?,
             b"annotations" => annotations(sc, x)?,
             b"managedFields" => managed_fields(sc, x)?,
             _ => sc.skip_value()?,
@@ -356,32 +366,63 @@ fn metadata(sc: &mut Scanner<'_>, x: &mut Extracted) -> Result<()> {
     Ok(())
 }
 
-/// Order-insensitive hash of a string map: `fmix64(count + Σ h(k ‖ 0xFF ‖ v))`
-/// over the raw (escaped) bytes of each key and value; 0 for `null`/absent.
-fn labels(sc: &mut Scanner<'_>) -> Result<u64> {
+/// Preallocated space the walk collects `metadata.labels` into (owned by
+/// the decoder; see [`crate::sources::labels`]).
+pub(crate) struct LabelScratch {
+    /// The pairs of the last labels object walked.
+    pub set: LabelSet,
+    /// Unescape space for one key and one value (two halves).
+    tmp: Box<[u8]>,
+}
+
+impl LabelScratch {
+    /// Space for keys and values of up to `max_string_bytes` each after
+    /// unescaping.
+    pub fn new(max_string_bytes: usize) -> LabelScratch {
+        LabelScratch {
+            set: LabelSet::new(),
+            tmp: vec![0u8; max_string_bytes.saturating_mul(2)].into_boxed_slice(),
+        }
+    }
+}
+
+/// Walks `metadata.labels` (an object of strings, or `null`) into
+/// `ls.set`; returns whether it was an object. Keys and values are
+/// unescaped through `ls.tmp`; one whose unescaped form does not fit
+/// (longer than the decoder's `max_string_bytes`; never a valid Kubernetes
+/// label) is taken as written. `null` values are skipped.
+fn labels(sc: &mut Scanner<'_>, ls: &mut LabelScratch) -> Result<bool> {
+    ls.set.clear();
     if now(sc.object_start()?, "metadata.labels", JsonType::Object)?.is_none() {
-        return Ok(0);
+        return Ok(false);
     }
     let buf = sc.buf();
-    let mut sum = 0u64;
-    let mut n = 0u64;
+    let half = ls.tmp.len() / 2;
+    let (key_tmp, value_tmp) = ls.tmp.split_at_mut(half);
     let mut first = true;
     while let Some(key) = sc.next_key(&mut first)? {
         let Some(v) = now(sc.string_val()?, "metadata.labels", JsonType::String)? else {
             continue;
         };
-        let mut h = WordHasher::new();
-        h.write(key.raw());
-        h.write(&[KEY_SEPARATOR]);
-        h.write(v.raw(buf));
-        sum = sum.wrapping_add(h.finish());
-        n += 1;
+        let raw = key.raw();
+        let k = unescaped(raw, raw.contains(&b'\\'), key_tmp);
+        let v = unescaped(v.raw(buf), v.escaped, value_tmp);
+        ls.set.push(k, v);
     }
-    Ok(if n == 0 {
-        0
-    } else {
-        fmix64(sum.wrapping_add(n))
-    })
+    Ok(true)
+}
+
+/// `raw` unescaped into `tmp`, or `raw` itself when it has no escapes or
+/// its unescaped form does not fit.
+#[inline]
+fn unescaped<'a>(raw: &'a [u8], escaped: bool, tmp: &'a mut [u8]) -> &'a [u8] {
+    if !escaped {
+        return raw;
+    }
+    match unescape(raw, tmp) {
+        Some(n) => &tmp[..n],
+        None => raw,
+    }
 }
 
 fn annotations(sc: &mut Scanner<'_>, x: &mut Extracted) -> Result<()> {
