@@ -99,7 +99,9 @@ fn throughput(c: &mut Criterion) {
         |b| {
             b.iter_custom(|iters| {
                 (0..iters)
-                    .map(|_| push_all_flow(flow_config(peer, WaitStrategy::BusySpin), &mut g, &recs))
+                    .map(|_| {
+                        push_all_flow(flow_config(peer, WaitStrategy::BusySpin), &mut g, &recs)
+                    })
                     .sum()
             })
         },
@@ -299,7 +301,8 @@ fn latency() {
         (3_000_000, &[1_000_000])
     };
     for &rate in rates {
-        for wait in [WaitStrategy::BusySpin] {
+        {
+            let wait = WaitStrategy::BusySpin;
             let h = latency_run(rate, n, wait);
             println!(
                 "flow_latency/{rate}_per_s/{wait:?}: n={} p50={} ns p99={} ns p99.9={} ns max={} ns (coordinated omission corrected)",

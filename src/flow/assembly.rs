@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::engine::{
     BuildError, Input, Output, Pinning, Pipeline, PipelineBuilder, PipelineError, PipelineStats,
-    Placement, PushError, Timing, WaitStrategy,
+    Placement, Timing, WaitStrategy,
 };
 use crate::flow::bitactor::{ActorConfig, BitActor, RuleCatalog, RuleSet, RulesError};
 use crate::flow::commands::{parse_command, CommandDesk, CommandParseError, Outcome};
@@ -223,6 +223,12 @@ pub fn default_reactor(config: &FlowConfig) -> Result<Reactor, ConfigErrors> {
     Ok(Reactor::new(cfg))
 }
 
+/// The flow no longer accepts items: it is shutting down or a stage failed (see
+/// [`ReverseFlow::failure`]). The item was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the reverse flow no longer accepts items")]
+pub struct FlowClosed;
+
 /// A running reverse flow.
 pub struct ReverseFlow {
     pipeline: Pipeline<Item, Item>,
@@ -231,7 +237,6 @@ pub struct ReverseFlow {
     shared: Arc<Shared>,
     desk: Arc<CommandDesk>,
     catalog: RuleCatalog,
-    next_seq: u64,
 }
 
 impl ReverseFlow {
@@ -301,26 +306,26 @@ impl ReverseFlow {
             shared,
             desk,
             catalog,
-            next_seq: 0,
         })
     }
 
     /// Pushes one record (waits while the first ring is full: lossless).
     #[inline]
-    pub fn push_record(&mut self, record: Record) -> Result<(), PushError<Item>> {
-        self.next_seq = record.seq;
-        self.input.push(Item::from_record(record))
+    pub fn push_record(&mut self, record: Record) -> Result<(), FlowClosed> {
+        self.input
+            .push(Item::from_record(record))
+            .map_err(|_| FlowClosed)
     }
 
     /// Pushes one item as is.
     #[inline]
-    pub fn push_item(&mut self, item: Item) -> Result<(), PushError<Item>> {
-        self.input.push(item)
+    pub fn push_item(&mut self, item: Item) -> Result<(), FlowClosed> {
+        self.input.push(item).map_err(|_| FlowClosed)
     }
 
     /// Pushes a tick carrying wall-clock time `now_ns` (ns since the Unix epoch).
-    pub fn tick(&mut self, now_ns: i64) -> Result<(), PushError<Item>> {
-        self.input.push(Item::tick(now_ns))
+    pub fn tick(&mut self, now_ns: i64) -> Result<(), FlowClosed> {
+        self.input.push(Item::tick(now_ns)).map_err(|_| FlowClosed)
     }
 
     /// Parses a client command and sends it down the pipeline; `reply` runs on the notify
