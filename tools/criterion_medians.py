@@ -8,6 +8,7 @@ function in it that the ratios are taken against. With --throughput N (elements 
 iteration), medians are also given as million elements per second.
 """
 import json
+import os
 import pathlib
 import sys
 
@@ -19,7 +20,10 @@ def main() -> int:
         return 2
     group, baseline = args[0], args[1]
     elements = int(args[args.index("--throughput") + 1]) if "--throughput" in args else None
-    root = pathlib.Path(__file__).resolve().parent.parent / "target" / "criterion" / group
+    target = os.environ.get("CARGO_TARGET_DIR") or (
+        pathlib.Path(__file__).resolve().parent.parent / "target"
+    )
+    root = pathlib.Path(target) / "criterion" / group
     medians = {}
     for est in sorted(root.glob("*/new/estimates.json")):
         name = est.parent.parent.name
