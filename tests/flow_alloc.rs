@@ -80,7 +80,11 @@ fn a_million_ticks_and_a_million_k8s_changes_cross_the_warm_flow_without_allocat
     let (allocations, published) = {
         let mut g = TradingGenerator::new(TradingConfig::default());
         let recs: Vec<Record> = (0..WARM_UP + EVENTS).map(|_| g.next_record()).collect();
-        measure("financial_trading_platform", g.decoder_mut().interner_mut(), &recs)
+        measure(
+            "financial_trading_platform",
+            g.decoder_mut().interner_mut(),
+            &recs,
+        )
     };
     assert!(
         published > 100,

@@ -153,7 +153,11 @@ fn failure_recovery_a_not_ready_node_and_a_410_get_recovery_messages() {
     let mut gone = Record::new(Kind::Status, Op::Error);
     gone.seq = 3;
     gone.push(FieldId::StatusCode, FieldValue::I64(410));
-    let msgs = run(config("k8s"), &mut i, &[node(1, true), node(2, false), gone]);
+    let msgs = run(
+        config("k8s"),
+        &mut i,
+        &[node(1, true), node(2, false), gone],
+    );
     let hints = events(&msgs, topics::RECOVERY, "hint");
     assert!(
         hints

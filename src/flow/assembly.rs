@@ -1,4 +1,4 @@
-//! [`ReverseFlow`]: the whole chain — reactor → resources → distribution → bitactor →
+//! [`ReverseFlow`]: the whole chain — journal → reactor → resources → distribution → bitactor →
 //! schema → turtle → typer → notify — assembled on the engine from a [`FlowConfig`].
 //!
 //! The host thread is the *source* (stage 0): it decodes or generates records and pushes
@@ -18,16 +18,19 @@ use crate::flow::bitactor::{ActorConfig, BitActor, RuleCatalog, RuleSet, RulesEr
 use crate::flow::commands::{parse_command, CommandDesk, CommandParseError, Outcome};
 use crate::flow::distribution::{Distribution, Sharded};
 use crate::flow::item::{Item, Severity};
+use crate::flow::journaling::{JournalingCounters, JournalingStage};
 use crate::flow::notify::{DescribeRules, NotifyConfig, NotifyStage, Publish, Shared};
 use crate::flow::reactor::steps::{FaultInjector, Validate};
 use crate::flow::reactor::{ChainConfig, ConfigErrors, Reactor, ReactorConfig};
 use crate::flow::resources::{ResourcesStage, SnapshotSlot, DEFAULT_CAPACITY};
 use crate::flow::stages::{BitActorStage, ReactorStage, SchemaStage, TurtleStage, TyperStage};
+use crate::journal::Journal;
 use crate::sources::intern::{Interner, Resolver};
 use crate::sources::record::{Kind, Record};
 
 /// The stages, in order, as named in statistics.
-pub const STAGE_NAMES: [&str; 8] = [
+pub const STAGE_NAMES: [&str; 9] = [
+    "journal",
     "reactor",
     "resources",
     "distribution",
@@ -44,14 +47,14 @@ pub const MAX_SHARDS: usize = 8;
 /// Where the stages run.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum FlowPlacement {
-    /// All eight stages on one pipeline thread (the host is the second thread). The
+    /// All nine stages on one pipeline thread (the host is the second thread). The
     /// default: on a 2-core machine the hot path owns one core, the source the other.
     #[default]
     Fused,
-    /// Two pipeline threads: reactor, resources and distribution on the first; the rest on
-    /// the second.
+    /// Two pipeline threads: journal, reactor, resources and distribution on the first;
+    /// the rest on the second.
     Split,
-    /// One thread per stage (for machines with ≥ 9 cores).
+    /// One thread per stage (for machines with ≥ 10 cores).
     PerStage,
 }
 
@@ -59,7 +62,7 @@ impl FlowPlacement {
     fn engine(&self) -> Placement {
         match self {
             FlowPlacement::Fused => Placement::Fused,
-            FlowPlacement::Split => Placement::Groups(vec![3, 5]),
+            FlowPlacement::Split => Placement::Groups(vec![4, 5]),
             FlowPlacement::PerStage => Placement::PerStage,
         }
     }
@@ -67,15 +70,26 @@ impl FlowPlacement {
 
 /// Latency budgets per event, per stage (in [`STAGE_NAMES`] order).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Budgets(pub [Duration; 8]);
+pub struct Budgets(pub [Duration; 9]);
 
 impl Default for Budgets {
-    /// 2 µs for reactor and resources, 1 µs for distribution, bitactor, schema, turtle
-    /// and typer (a no-op check when the schema does not change), 5 µs for notify (it
-    /// encodes messages).
+    /// 2 µs for the journal (a memory-mapped append; a policy that syncs per batch
+    /// exceeds it by design), reactor and resources; 1 µs for distribution, bitactor,
+    /// schema, turtle and typer (a no-op check when the schema does not change); 5 µs for
+    /// notify (it encodes messages).
     fn default() -> Self {
         let us = Duration::from_micros;
-        Budgets([us(2), us(2), us(1), us(1), us(1), us(1), us(1), us(5)])
+        Budgets([
+            us(2),
+            us(2),
+            us(2),
+            us(1),
+            us(1),
+            us(1),
+            us(1),
+            us(1),
+            us(5),
+        ])
     }
 }
 
@@ -231,6 +245,7 @@ pub struct FlowClosed;
 
 /// A running reverse flow.
 pub struct ReverseFlow {
+    journal: Arc<JournalingCounters>,
     pipeline: Pipeline<Item, Item>,
     input: Input<Item>,
     output: Output<Item>,
@@ -248,6 +263,17 @@ impl ReverseFlow {
         interner: &mut Interner,
         sink: Box<dyn Publish>,
     ) -> Result<ReverseFlow, FlowError> {
+        ReverseFlow::start_journaled(config, interner, sink, None)
+    }
+
+    /// Like [`start`](Self::start), with every input record appended to `journal` before
+    /// the reactor sees it (see [`crate::flow::journaling`]).
+    pub fn start_journaled(
+        config: FlowConfig,
+        interner: &mut Interner,
+        sink: Box<dyn Publish>,
+        journal: Option<Journal>,
+    ) -> Result<ReverseFlow, FlowError> {
         if !(1..=MAX_SHARDS).contains(&config.shards) {
             return Err(FlowError::Shards(config.shards));
         }
@@ -263,6 +289,7 @@ impl ReverseFlow {
             .collect::<Result<_, _>>()?;
         let resolver: Resolver = interner.resolver();
         let catalog = actors[0].actor().catalog().clone();
+        let (journaling, journal_counters, journal_events) = JournalingStage::new(journal);
         let notify = NotifyStage::new(
             sink,
             resolver,
@@ -271,28 +298,31 @@ impl ReverseFlow {
             shared.clone(),
             desk.clone(),
             config.notify.clone(),
-        );
+        )
+        .with_journal_events(journal_events);
         let b = config.budgets.0;
         let (pipeline, input, output) = PipelineBuilder::<Item>::new()
-            .stage(STAGE_NAMES[0], ReactorStage::new(default_reactor(&config)?))
+            .stage(STAGE_NAMES[0], journaling)
             .budget(b[0])
+            .stage(STAGE_NAMES[1], ReactorStage::new(default_reactor(&config)?))
+            .budget(b[1])
             .stage(
-                STAGE_NAMES[1],
+                STAGE_NAMES[2],
                 ResourcesStage::new(config.store_capacity, snapshots),
             )
-            .budget(b[1])
-            .stage(STAGE_NAMES[2], Distribution::new(config.shards))
             .budget(b[2])
-            .stage(STAGE_NAMES[3], Sharded::<_, MAX_SHARDS>::new(actors))
+            .stage(STAGE_NAMES[3], Distribution::new(config.shards))
             .budget(b[3])
-            .stage(STAGE_NAMES[4], SchemaStage::new(shared.clone()))
+            .stage(STAGE_NAMES[4], Sharded::<_, MAX_SHARDS>::new(actors))
             .budget(b[4])
-            .stage(STAGE_NAMES[5], TurtleStage::new(shared.clone()))
+            .stage(STAGE_NAMES[5], SchemaStage::new(shared.clone()))
             .budget(b[5])
-            .stage(STAGE_NAMES[6], TyperStage::new(shared.clone()))
+            .stage(STAGE_NAMES[6], TurtleStage::new(shared.clone()))
             .budget(b[6])
-            .stage(STAGE_NAMES[7], notify)
+            .stage(STAGE_NAMES[7], TyperStage::new(shared.clone()))
             .budget(b[7])
+            .stage(STAGE_NAMES[8], notify)
+            .budget(b[8])
             .default_capacity(config.ring_capacity)
             .placement(config.placement.engine())
             .pinning(config.pinning.clone())
@@ -300,6 +330,7 @@ impl ReverseFlow {
             .timing(config.timing)
             .build()?;
         Ok(ReverseFlow {
+            journal: journal_counters,
             pipeline,
             input,
             output,
@@ -371,6 +402,11 @@ impl ReverseFlow {
     /// State shared with the stages (schema artifacts, statistics).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The journal stage's counters (all zero without a journal).
+    pub fn journal_counters(&self) -> &JournalingCounters {
+        &self.journal
     }
 
     /// Commands submitted and not yet answered.

@@ -8,6 +8,7 @@ pub mod bitactor;
 pub mod commands;
 pub mod distribution;
 pub mod item;
+pub mod journaling;
 pub mod json;
 pub mod notify;
 pub mod reactor;

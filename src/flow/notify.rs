@@ -17,6 +17,7 @@
 //! | `dashboard` | `update` | at most once per dashboard interval: the coalesced summary |
 //! | `schema` | `version`, `instances` | when the schema grows: version, diff, Turtle, typed models; with a snapshot: its objects as Turtle instances |
 //! | `commands` | `applied`, `rejected` | a command's effect, for every subscriber |
+//! | `journal` | `appended`, `rotated`, `recovered`, `removed`, `overflow` | the journal's events (coalesced appends per batch) |
 //!
 //! High-rate records (ticks, sensor readings) are not published one by one: they feed the
 //! windowed `analytics` and the coalesced `dashboard`, and their alerts go to `feedback`.
@@ -486,6 +487,7 @@ impl Drop for LatencyProbe {
 /// The notify stage. See the [module docs](self).
 pub struct NotifyStage {
     probe: Option<LatencyProbe>,
+    journal_events: Option<rtrb::Consumer<crate::journal::JournalEvent>>,
     sink: Box<dyn Publish>,
     resolver: Resolver,
     rules: Option<Arc<dyn DescribeRules>>,
@@ -526,6 +528,7 @@ impl NotifyStage {
     ) -> NotifyStage {
         NotifyStage {
             probe: config.latency_probe.clone().map(LatencyProbe::new),
+            journal_events: None,
             sink,
             resolver,
             rules,
@@ -556,6 +559,27 @@ impl NotifyStage {
     /// The counters so far.
     pub fn counters(&self) -> NotifyCounters {
         self.counters
+    }
+
+    /// Publishes the journal's events (read from the journal stage's ring at the end of
+    /// every batch) on the `journal` topic.
+    pub fn with_journal_events(
+        mut self,
+        events: Option<rtrb::Consumer<crate::journal::JournalEvent>>,
+    ) -> NotifyStage {
+        self.journal_events = events;
+        self
+    }
+
+    fn publish_journal_events(&mut self) {
+        let Some(mut events) = self.journal_events.take() else {
+            return;
+        };
+        while let Ok(ev) = events.pop() {
+            crate::journal::encode_json(&ev, &mut self.buf);
+            self.send(topics::JOURNAL, ev.kind());
+        }
+        self.journal_events = Some(events);
     }
 
     fn send(&mut self, topic: &str, event: &str) {
@@ -1206,6 +1230,9 @@ impl Stage for NotifyStage {
     }
 
     fn end_of_batch(&mut self, _out: &mut Emitter<Item>) {
+        if self.journal_events.is_some() {
+            self.publish_journal_events();
+        }
         self.sink.flush();
     }
 }

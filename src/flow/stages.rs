@@ -99,13 +99,10 @@ impl Stage for BitActorStage {
 
     #[inline]
     fn process_batch(&mut self, inputs: &[Item], out: &mut Emitter<Item>) {
+        // One copy into the emitter, then rules and commands in place, in stream order
+        // (records after a command are evaluated under the changed rules).
         let batch = out.emit_slice(inputs);
-        self.actor.evaluate(batch);
-        for item in batch.iter_mut() {
-            if item.header.what == What::Command {
-                self.actor.apply_item(item);
-            }
-        }
+        self.actor.process(batch);
     }
 }
 
