@@ -49,6 +49,9 @@ fn flow_config(pipeline_core: usize, wait: WaitStrategy) -> FlowConfig {
     cfg.wait = wait;
     cfg.store_capacity = 1 << 12;
     cfg.actor.capacity_log2 = 12;
+    // The trading configuration: no per-record reactor clock reads (stage latency is still
+    // measured by the engine, per batch).
+    cfg.reactor_timing = ebbflow::flow::reactor::Timing::Off;
     cfg
 }
 

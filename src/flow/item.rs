@@ -410,6 +410,16 @@ impl Item {
         self.prev_at(index)
     }
 
+    /// Stores the previous value of field `index` as its raw 64-bit payload (of the same
+    /// type as the current value).
+    #[inline]
+    pub fn set_prev_bits_at(&mut self, index: usize, bits: u64) {
+        if index < MAX_FIELDS {
+            self.prev_bits[index] = bits;
+            self.header.prev_present |= 1 << index;
+        }
+    }
+
     /// Stores the previous value of field `index` (resources calls this).
     #[inline]
     pub fn set_prev_at(&mut self, index: usize, value: FieldValue) {

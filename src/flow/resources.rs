@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use crate::engine::{Emitter, Stage};
 use crate::flow::item::{ChangeKind, Command, FieldMask, Item, What};
 use crate::flow::ReplyCode;
-use crate::sources::record::{Field, Op, Record, MAX_FIELDS};
+use crate::sources::record::{Op, Record, MAX_FIELDS};
 
 /// Default number of slots in the store (2^18: 229,376 objects at 7/8 load).
 pub const DEFAULT_CAPACITY: usize = 1 << 18;
@@ -245,43 +245,50 @@ impl ResourceStore {
     fn diff_into(&mut self, slot: usize, item: &mut Item) -> bool {
         let old = &self.records[slot];
         let new = item.record;
-        let mut changed = FieldMask::EMPTY;
-        let mut old_ids = FieldMask::EMPTY;
-        let mut prev: [Option<Field>; MAX_FIELDS] = [None; MAX_FIELDS];
-        for (j, f) in old.fields().enumerate() {
-            old_ids.insert(f.id);
-            prev[j] = Some(f);
+        // Compare raw (slot byte, payload) pairs: a slot byte holds the field id and its
+        // value type, so equal pairs mean equal typed values, with nothing decoded.
+        let (old_slots, old_values) = (old.raw_slots(), old.raw_values());
+        let (new_slots, new_values) = (new.raw_slots(), new.raw_values());
+        let mut changed = 0u64;
+        let mut old_ids = 0u64;
+        let mut new_ids = 0u64;
+        for &s in old_slots {
+            old_ids |= 1u64 << (s & 0x3f);
         }
-        let mut new_ids = FieldMask::EMPTY;
-        let mut prev_values = [None; MAX_FIELDS];
-        for (i, f) in new.fields().enumerate() {
-            new_ids.insert(f.id);
-            match prev.iter().flatten().find(|p| p.id == f.id) {
-                Some(p) => {
-                    if crate::flow::item::value_bits(p.value)
-                        != crate::flow::item::value_bits(f.value)
-                        || core::mem::discriminant(&p.value) != core::mem::discriminant(&f.value)
-                    {
-                        changed.insert(f.id);
+        let mut prev_at = [usize::MAX; MAX_FIELDS];
+        for (i, (&s, &v)) in new_slots.iter().zip(new_values).enumerate() {
+            let id = s & 0x3f;
+            new_ids |= 1u64 << id;
+            // Same position first (records of one kind push fields in one order).
+            let j = if old_slots.get(i).is_some_and(|&o| o & 0x3f == id) {
+                Some(i)
+            } else {
+                old_slots.iter().position(|&o| o & 0x3f == id)
+            };
+            match j {
+                Some(j) => {
+                    if old_slots[j] != s || old_values[j] != v {
+                        changed |= 1u64 << id;
                     }
-                    prev_values[i] = Some(p.value);
+                    if old_slots[j] == s {
+                        prev_at[i] = j;
+                    }
                 }
-                None => changed.insert(f.id),
+                None => changed |= 1u64 << id,
             }
         }
         // Fields that disappeared are changes too.
-        changed.0 |= old_ids.0 & !new_ids.0;
-        let header_changed = old.flags != new.flags;
-        if changed.is_empty() && !header_changed {
+        changed |= old_ids & !new_ids;
+        if changed == 0 && old.flags == new.flags {
             self.counters.unchanged += 1;
             return false;
         }
-        for (i, p) in prev_values.iter().enumerate() {
-            if let Some(v) = p {
-                item.set_prev_at(i, *v);
+        for (i, &j) in prev_at.iter().enumerate() {
+            if j != usize::MAX {
+                item.set_prev_bits_at(i, old_values[j]);
             }
         }
-        item.changed = changed;
+        item.changed = FieldMask(changed);
         item.header.change = ChangeKind::Updated;
         self.records[slot] = new;
         self.counters.updated += 1;
@@ -324,11 +331,7 @@ impl ResourceStore {
 
 #[inline]
 fn mask_of(rec: &Record) -> FieldMask {
-    let mut m = FieldMask::EMPTY;
-    for f in rec.fields() {
-        m.insert(f.id);
-    }
-    m
+    FieldMask(rec.raw_slots().iter().fold(0, |m, &s| m | 1u64 << (s & 0x3f)))
 }
 
 /// The resources stage: a [`ResourceStore`] plus the snapshot command.

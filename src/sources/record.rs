@@ -511,6 +511,21 @@ impl Record {
         self.field_count as usize
     }
 
+    /// The stored fields' raw slot bytes, in push order: the [`FieldId`] in the low 6 bits,
+    /// the value type in the high 2 (0 = I64, 1 = F64, 2 = Bool, 3 = Sym). For stages that
+    /// compare or classify fields without decoding them.
+    #[inline]
+    pub fn raw_slots(&self) -> &[u8] {
+        &self.field_slots[..self.field_count as usize]
+    }
+
+    /// The stored fields' raw 64-bit payloads, in push order (see
+    /// [`raw_slots`](Self::raw_slots)).
+    #[inline]
+    pub fn raw_values(&self) -> &[u64] {
+        &self.field_values[..self.field_count as usize]
+    }
+
     /// Number of fields that did not fit (saturates at 255).
     #[inline]
     pub const fn dropped_fields(&self) -> u8 {
@@ -658,5 +673,25 @@ mod tests {
         for (i, k) in Kind::ALL.iter().enumerate() {
             assert_eq!(*k as usize, i);
         }
+    }
+
+    #[test]
+    fn raw_slots_carry_the_id_and_the_documented_type_tag() {
+        let mut r = Record::new(Kind::Tick, Op::Added);
+        r.push(FieldId::Quantity, FieldValue::I64(-1));
+        r.push(FieldId::Price, FieldValue::F64(1.5));
+        r.push(FieldId::Side, FieldValue::Bool(true));
+        r.push(FieldId::Instrument, FieldValue::Sym(Symbol::from_id(9)));
+        let tags: Vec<(u8, u8)> = r.raw_slots().iter().map(|s| (s & 0x3f, s >> 6)).collect();
+        assert_eq!(
+            tags,
+            vec![
+                (FieldId::Quantity as u8, 0),
+                (FieldId::Price as u8, 1),
+                (FieldId::Side as u8, 2),
+                (FieldId::Instrument as u8, 3)
+            ]
+        );
+        assert_eq!(r.raw_values(), &[u64::MAX, 1.5f64.to_bits(), 1, 9]);
     }
 }

@@ -100,8 +100,10 @@ impl Default for SchemaInferer {
 #[inline]
 pub(crate) fn shape(rec: &Record) -> [u64; 4] {
     let mut m = [0u64; 4];
-    for f in rec.fields() {
-        m[ValueType::of(f.value) as usize] |= 1u64 << (f.id as u8);
+    // A raw slot byte is the field id (low 6 bits) and the value type (high 2 bits, in
+    // `ValueType` order): no decoding needed.
+    for &slot in rec.raw_slots() {
+        m[(slot >> 6) as usize] |= 1u64 << (slot & 0x3f);
     }
     let sym = ValueType::Sym as usize;
     let int = ValueType::I64 as usize;
