@@ -319,15 +319,15 @@ impl BitActor {
             self.cur[need.trailing_zeros() as usize] = f64::NAN;
             need &= need - 1;
         }
-        let n = rec.field_count().min(MAX_FIELDS);
+        let (slots, bits) = (rec.raw_slots(), rec.raw_values());
+        let n = slots.len().min(MAX_FIELDS);
         let mut ids = [0u8; MAX_FIELDS];
         // Reverse order: with a duplicated id the first field wins, as in `Record::get`.
+        // Raw slots: id in the low 6 bits, type tag in the high 2 — nothing to decode.
         for i in (0..n).rev() {
-            if let Some(f) = rec.field(i) {
-                let id = f.id as u8 & 63;
-                self.cur[id as usize] = as_f64(f.value);
-                ids[i] = id;
-            }
+            let id = slots[i] & 63;
+            self.cur[id as usize] = raw_as_f64(slots[i] >> 6, bits[i]);
+            ids[i] = id;
         }
         if kd.need_prev != 0 {
             let mut need = kd.need_prev;
@@ -606,4 +606,15 @@ fn outside(preds: &[Pred], x: impl Fn(&Pred) -> f64) -> u64 {
         fail |= u64::from(!ok) << q.rule;
     }
     fail
+}
+
+/// A raw field payload (type tag as in [`Record::raw_slots`]) as the `f64` rules compare.
+#[inline(always)]
+fn raw_as_f64(tag: u8, bits: u64) -> f64 {
+    match tag {
+        0 => bits as i64 as f64,
+        1 => f64::from_bits(bits),
+        // Booleans are 0/1; symbols compare by id.
+        _ => bits as f64,
+    }
 }
