@@ -202,8 +202,9 @@ fn a_spec_edit_is_drift_and_going_back_is_a_correction() {
             dep(1, 0xaaaa, 3),
             dep(2, 0xaaaa, 2),
             dep(3, 0xbbbb, 2),
-            dep(4, 0xcccc, 2),
-            dep(5, 0xaaaa, 3),
+            dep(4, 0xbbbb, 1), // drifted, spec unchanged: no new drift event
+            dep(5, 0xcccc, 1),
+            dep(6, 0xaaaa, 3),
         ],
         interner.resolver(),
         Arc::new(CommandDesk::new()),
@@ -223,8 +224,8 @@ fn a_spec_edit_is_drift_and_going_back_is_a_correction() {
         drift,
         vec![
             ("drift", "000000000000bbbb", 3),
-            ("drift", "000000000000cccc", 4),
-            ("corrected", "000000000000aaaa", 5),
+            ("drift", "000000000000cccc", 5),
+            ("corrected", "000000000000aaaa", 6),
         ]
     );
     let baseline = msgs.iter().find(|m| m.topic == topics::DRIFT).unwrap();

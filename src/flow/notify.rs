@@ -387,7 +387,7 @@ impl HeavyHitters {
 struct DriftTable {
     keys: Vec<u64>,
     baseline: Vec<u64>,
-    drifted: Vec<bool>,
+    last: Vec<u64>,
     mask: usize,
     len: usize,
     full: u64,
@@ -399,29 +399,30 @@ impl DriftTable {
         DriftTable {
             keys: vec![0; cap],
             baseline: vec![0; cap],
-            drifted: vec![false; cap],
+            last: vec![0; cap],
             mask: cap - 1,
             len: 0,
             full: 0,
         }
     }
 
-    /// Returns `Some((baseline, now_drifted))` when the drift state changed.
+    /// Returns `Some((baseline, drifted))` when the observed spec changed and either is
+    /// or was away from the baseline: a new drift (or a further edit while drifted), or
+    /// a correction back to the baseline. An unchanged spec reports nothing.
     #[inline]
     fn observe(&mut self, key: u64, spec: u64) -> Option<(u64, bool)> {
         let k = if key == 0 { 1 } else { key };
         let mut i = (k as usize) & self.mask;
         loop {
             if self.keys[i] == k {
-                let drifted = spec != self.baseline[i];
-                if drifted != self.drifted[i] || (drifted && spec != self.baseline[i]) {
-                    let was = self.drifted[i];
-                    self.drifted[i] = drifted;
-                    if drifted || was {
-                        return Some((self.baseline[i], drifted));
-                    }
+                let last = self.last[i];
+                if spec == last {
+                    return None;
                 }
-                return None;
+                self.last[i] = spec;
+                let drifted = spec != self.baseline[i];
+                let was = last != self.baseline[i];
+                return (drifted || was).then_some((self.baseline[i], drifted));
             }
             if self.keys[i] == 0 {
                 if self.len * 8 >= self.keys.len() * 7 {
@@ -430,7 +431,7 @@ impl DriftTable {
                 }
                 self.keys[i] = k;
                 self.baseline[i] = spec;
-                self.drifted[i] = false;
+                self.last[i] = spec;
                 self.len += 1;
                 return None;
             }
