@@ -14,6 +14,7 @@ pub mod notify;
 pub mod reactor;
 pub mod resources;
 pub mod schema;
+pub mod serve;
 pub mod stages;
 
 pub use item::{

@@ -1,0 +1,171 @@
+//! The reverse flow served over the channels: notify's messages reach an in-process
+//! subscriber through the broadcast thread, and a WebSocket client's commands enter the
+//! flow and are answered — applied, or refused with a specific code.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use ebbflow::channels::{bus, Server, ServerConfig};
+use ebbflow::engine::WaitStrategy;
+use ebbflow::flow::assembly::{FlowConfig, ReverseFlow};
+use ebbflow::flow::bitactor::RuleSet;
+use ebbflow::flow::notify::topics;
+use ebbflow::flow::serve::{flow_topics, CommandBridge};
+use ebbflow::sources::intern::{known, Interner, InternerConfig};
+use ebbflow::sources::record::{FieldId, FieldValue, Kind, Op, Record};
+use serde_json::Value;
+use tungstenite::Message;
+
+const BOUND: Duration = Duration::from_secs(10);
+
+fn pod(interner: &mut Interner, seq: u64, waiting: Option<&str>) -> Record {
+    let mut r = Record::new(Kind::Pod, if seq == 1 { Op::Added } else { Op::Modified });
+    r.key = 4242;
+    r.seq = seq;
+    r.namespace = interner.intern("shop");
+    r.name = interner.intern("cart-0");
+    r.push(FieldId::Phase, FieldValue::Sym(known::RUNNING));
+    if let Some(w) = waiting {
+        let w = interner.intern(w);
+        r.push(FieldId::WaitingReason, FieldValue::Sym(w));
+    }
+    r
+}
+
+/// Reads text messages until `pred` holds for one (bounded by time).
+fn read_until(ws: &mut tungstenite::WebSocket<TcpStream>, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + BOUND;
+    while Instant::now() < deadline {
+        match ws.read() {
+            Ok(Message::Text(t)) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if pred(&v) {
+                    return v;
+                }
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("websocket failed: {e}"),
+        }
+    }
+    panic!("no matching message within {BOUND:?}");
+}
+
+#[test]
+fn alerts_reach_subscribers_and_websocket_commands_are_applied_or_refused() {
+    let (writer, reader) = bus(1 << 20);
+    let mut server = Server::start(
+        ServerConfig::new(Some("127.0.0.1:0".parse().unwrap()), flow_topics(1024)),
+        reader,
+    )
+    .unwrap();
+    let mut writer = writer;
+    writer.set_waker(server.waker());
+    server.track_bus_drops(&writer);
+    let (commands, replier) = server.take_commands().unwrap();
+    let mut bridge = CommandBridge::new(commands, replier);
+    let mut sub = server
+        .pubsub()
+        .subscribe(&[topics::FEEDBACK, topics::COMMANDS], 1 << 16)
+        .unwrap();
+
+    let mut interner = Interner::new(InternerConfig::default());
+    let mut cfg = FlowConfig::new(
+        "k8s",
+        RuleSet::parse(include_str!("../examples/rules/default.rules")).unwrap(),
+    );
+    cfg.wait = WaitStrategy::Park;
+    cfg.store_capacity = 1 << 12;
+    cfg.actor.capacity_log2 = 12;
+    let mut flow = ReverseFlow::start(cfg, &mut interner, Box::new(writer)).unwrap();
+    flow.push_record(pod(&mut interner, 1, None)).unwrap();
+    flow.push_record(pod(&mut interner, 2, Some("CrashLoopBackOff")))
+        .unwrap();
+    flow.flush();
+
+    // The alert arrives in-process through the broadcast thread.
+    let mut alert: Option<Value> = None;
+    let deadline = Instant::now() + BOUND;
+    while alert.is_none() && Instant::now() < deadline {
+        sub.read_timeout(64, Duration::from_millis(50), |d| {
+            if d.topic == topics::FEEDBACK && d.event == "alert" {
+                let v: Value = serde_json::from_slice(d.payload).unwrap();
+                if v["rule_name"] == "pod_crashloop" {
+                    alert = Some(v);
+                }
+            }
+        });
+    }
+    let alert = alert.expect("the crash-loop alert was broadcast");
+    assert_eq!(alert["name"], "cart-0");
+    let key = alert["key"].as_str().unwrap().to_owned();
+
+    // A WebSocket client acknowledges it, sends a command with a bad argument, and one
+    // the bitactor refuses.
+    let addr = server.local_addr().unwrap();
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let (mut ws, _) =
+        tungstenite::client(format!("ws://{addr}/ws?topics=commands"), stream).unwrap();
+    let send = |ws: &mut tungstenite::WebSocket<TcpStream>,
+                r: &str,
+                event: &str,
+                payload: String| {
+        let msg = format!(
+            r#"{{"type":"command","topic":"commands","event":"{event}","payload":{payload},"ref":"{r}"}}"#
+        );
+        ws.send(Message::text(msg)).unwrap();
+    };
+    send(
+        &mut ws,
+        "ack",
+        "ack_alert",
+        format!(r#"{{"rule":"pod_crashloop","key":"{key}"}}"#),
+    );
+    send(
+        &mut ws,
+        "bad",
+        "set_threshold",
+        r#"{"rule":"pod_restart_jump","value":"x"}"#.into(),
+    );
+    send(
+        &mut ws,
+        "gone",
+        "ack_alert",
+        r#"{"rule":"pod_crashloop","key":"00000000000000ff"}"#.into(),
+    );
+    let deadline = Instant::now() + BOUND;
+    let mut replies = Vec::new();
+    while replies.len() < 3 && Instant::now() < deadline {
+        bridge.pump(&mut flow);
+        if let Ok(Message::Text(t)) = ws.read() {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "reply" {
+                replies.push(v);
+            }
+        }
+    }
+    assert_eq!(replies.len(), 3, "every command answered: {replies:?}");
+    let by_ref = |r: &str| replies.iter().find(|v| v["ref"] == r).unwrap().clone();
+    assert_eq!(by_ref("ack")["status"], "ok");
+    assert_eq!(by_ref("bad")["status"], "error");
+    assert_eq!(by_ref("bad")["response"]["code"], "bad_argument");
+    assert_eq!(by_ref("gone")["status"], "error");
+    assert_eq!(by_ref("gone")["response"]["code"], "unknown_alert");
+    assert_eq!(bridge.rejected(), 1);
+    assert_eq!(bridge.submitted(), 2);
+    // The acknowledgement's effect is broadcast to every subscriber of `commands`.
+    let applied = read_until(&mut ws, |v| {
+        v["type"] == "message" && v["event"] == "applied"
+    });
+    assert_eq!(applied["payload"]["key"], key.as_str());
+    drop(ws);
+    flow.finish().unwrap();
+    server.shutdown().unwrap();
+}
