@@ -331,7 +331,11 @@ impl ResourceStore {
 
 #[inline]
 fn mask_of(rec: &Record) -> FieldMask {
-    FieldMask(rec.raw_slots().iter().fold(0, |m, &s| m | 1u64 << (s & 0x3f)))
+    FieldMask(
+        rec.raw_slots()
+            .iter()
+            .fold(0, |m, &s| m | 1u64 << (s & 0x3f)),
+    )
 }
 
 /// The resources stage: a [`ResourceStore`] plus the snapshot command.
