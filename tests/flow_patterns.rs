@@ -332,6 +332,22 @@ fn realtime_monitoring_analytics_and_dashboard_publish_on_ticks() {
         counts.windows(2).all(|p| p[0] >= p[1]),
         "top keys sorted: {counts:?}"
     );
+    let summaries = events(&msgs, topics::REACTOR_STEPS, "summary");
+    assert_eq!(
+        summaries.len(),
+        windows.len(),
+        "one reactor summary per window"
+    );
+    let s = &summaries[3].payload;
+    assert!(s["completed"].as_u64().unwrap() > 0);
+    assert_eq!(
+        s["finished"],
+        s["completed"].as_u64().unwrap() + s["failed"].as_u64().unwrap()
+    );
+    assert!(
+        s["mean_duration_ns"].as_f64().unwrap() > 0.0,
+        "per-step timing is on by default"
+    );
     let mon = events(&msgs, topics::MONITORING, "stats");
     assert!(!mon.is_empty());
     let stages: Vec<&str> = mon[0].payload["stages"]

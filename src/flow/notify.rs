@@ -9,7 +9,7 @@
 //! | `k8s:events` | `change` | every created/updated/deleted Kubernetes object |
 //! | `feedback` | `alert`, `cleared` | a rule starts / stops matching an object (capped per window, the rest counted) |
 //! | `recovery` | `hint`, `recovered`, `relist`, `engine` | a raised alert's recovery hint; its clearing; a watch 410 Gone; the reactor's own retries and failures |
-//! | `reactor:steps` | `retried`, `compensated`, `failed`, `summary` | each lifecycle event; per window, completed chains and their mean duration |
+//! | `reactor:steps` | `retried`, `compensated`, `failed`, `summary` | each lifecycle event; per window, chains finished, completed, retried, compensated, failed and the mean chain duration |
 //! | `state` | `delta`, `snapshot_begin`, `snapshot_chunk`, `snapshot_end` | every Kubernetes change, positioned by `seq`; a snapshot on request |
 //! | `drift` | `drift`, `corrected` | a spec hash leaves / returns to its baseline (first seen) |
 //! | `analytics` | `window` | per window: rates per kind, namespace, group (market / device type), top-N keys |
@@ -509,6 +509,7 @@ pub struct NotifyStage {
     feedback_in_window: u32,
     completed_chains: u64,
     completed_ns: u64,
+    step_events: [u64; 6],
     total_events: u64,
     active_alerts: i64,
     last_alert: Option<(u16, u64)>,
@@ -549,6 +550,7 @@ impl NotifyStage {
             feedback_in_window: 0,
             completed_chains: 0,
             completed_ns: 0,
+            step_events: [0; 6],
             total_events: 0,
             active_alerts: 0,
             last_alert: None,
@@ -787,6 +789,7 @@ impl NotifyStage {
 
     fn on_step(&mut self, item: &Item) {
         let s = item.steps;
+        self.step_events[s.state as usize] += 1;
         let r = item.record;
         self.buf.push(b'{');
         self.write_identity(&r);
@@ -1091,9 +1094,19 @@ impl NotifyStage {
         }
         b.extend_from_slice(b"]}");
         self.send(topics::ANALYTICS, "window");
-        // Reactor summary for the same window.
+        // Reactor summary for the same window: chains that finished (completed + failed)
+        // and the lifecycle events of the window.
         let b = &mut self.buf;
-        b.extend_from_slice(b"{\"completed\":");
+        let failed = self.step_events[StepState::Failed as usize];
+        b.extend_from_slice(b"{\"finished\":");
+        json::uint(b, self.completed_chains + failed);
+        b.extend_from_slice(b",\"retried\":");
+        json::uint(b, self.step_events[StepState::Retried as usize]);
+        b.extend_from_slice(b",\"compensated\":");
+        json::uint(b, self.step_events[StepState::Compensated as usize]);
+        b.extend_from_slice(b",\"failed\":");
+        json::uint(b, failed);
+        b.extend_from_slice(b",\"completed\":");
         json::uint(b, self.completed_chains);
         b.extend_from_slice(b",\"mean_duration_ns\":");
         json::float(
@@ -1114,6 +1127,7 @@ impl NotifyStage {
         self.feedback_in_window = 0;
         self.completed_chains = 0;
         self.completed_ns = 0;
+        self.step_events = [0; 6];
     }
 
     fn publish_monitoring(&mut self) {
