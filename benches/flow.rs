@@ -139,9 +139,7 @@ fn throughput(c: &mut Criterion) {
                                 Ok(()) => rest = &[],
                                 Err(_) => unreachable!("pipeline stopped"),
                             }
-                            while output.pop().is_some() {
-                                out += 1;
-                            }
+                            while output.read_batch(|b| out += b.len() as u64) > 0 {}
                         }
                     }
                     p.finish(&mut output, |_| out += 1).unwrap();
@@ -226,9 +224,7 @@ fn distribution(c: &mut Criterion) {
         let mut out = 0usize;
         for chunk in items.chunks(1024) {
             input.push_slice(chunk).unwrap();
-            while output.pop().is_some() {
-                out += 1;
-            }
+            while output.read_batch(|b| out += b.len()) > 0 {}
         }
         p.finish(&mut output, |_| out += 1).unwrap();
         assert_eq!(out, items.len());
