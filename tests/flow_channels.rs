@@ -32,29 +32,6 @@ fn pod(interner: &mut Interner, seq: u64, waiting: Option<&str>) -> Record {
     r
 }
 
-/// Reads text messages until `pred` holds for one (bounded by time).
-fn read_until(ws: &mut tungstenite::WebSocket<TcpStream>, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + BOUND;
-    while Instant::now() < deadline {
-        match ws.read() {
-            Ok(Message::Text(t)) => {
-                let v: Value = serde_json::from_str(&t).unwrap();
-                if pred(&v) {
-                    return v;
-                }
-            }
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("websocket failed: {e}"),
-        }
-    }
-    panic!("no matching message within {BOUND:?}");
-}
-
 #[test]
 fn alerts_reach_subscribers_and_websocket_commands_are_applied_or_refused() {
     let (writer, reader) = bus(1 << 20);
@@ -142,12 +119,15 @@ fn alerts_reach_subscribers_and_websocket_commands_are_applied_or_refused() {
     );
     let deadline = Instant::now() + BOUND;
     let mut replies = Vec::new();
-    while replies.len() < 3 && Instant::now() < deadline {
+    let mut applied: Option<Value> = None;
+    while (replies.len() < 3 || applied.is_none()) && Instant::now() < deadline {
         bridge.pump(&mut flow);
         if let Ok(Message::Text(t)) = ws.read() {
             let v: Value = serde_json::from_str(&t).unwrap();
             if v["type"] == "reply" {
                 replies.push(v);
+            } else if v["type"] == "message" && v["event"] == "applied" {
+                applied = Some(v);
             }
         }
     }
@@ -161,11 +141,109 @@ fn alerts_reach_subscribers_and_websocket_commands_are_applied_or_refused() {
     assert_eq!(bridge.rejected(), 1);
     assert_eq!(bridge.submitted(), 2);
     // The acknowledgement's effect is broadcast to every subscriber of `commands`.
-    let applied = read_until(&mut ws, |v| {
-        v["type"] == "message" && v["event"] == "applied"
-    });
+    let applied = applied.expect("the effect was broadcast");
     assert_eq!(applied["payload"]["key"], key.as_str());
     drop(ws);
     flow.finish().unwrap();
     server.shutdown().unwrap();
+}
+
+#[test]
+fn a_client_behind_the_history_catches_up_from_the_journal() {
+    use ebbflow::journal::{Durability, Journal, JournalConfig};
+    let dir = std::env::temp_dir().join(format!("ebbflow-state-since-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut writer, reader) = bus(1 << 20);
+    let mut server = Server::start(
+        ServerConfig::new(Some("127.0.0.1:0".parse().unwrap()), flow_topics(16)),
+        reader,
+    )
+    .unwrap();
+    writer.set_waker(server.waker());
+    let (commands, replier) = server.take_commands().unwrap();
+    let mut interner = Interner::new(InternerConfig::default());
+    let mut cfg = FlowConfig::new(
+        "k8s",
+        RuleSet::parse(include_str!("../examples/rules/default.rules")).unwrap(),
+    );
+    cfg.wait = WaitStrategy::Park;
+    cfg.store_capacity = 1 << 12;
+    cfg.actor.capacity_log2 = 12;
+    let journal = Journal::open(
+        &dir,
+        JournalConfig {
+            durability: Durability::EveryBatch,
+            ..JournalConfig::default()
+        },
+    )
+    .unwrap();
+    let mut flow =
+        ReverseFlow::start_journaled(cfg, &mut interner, Box::new(writer), Some(journal)).unwrap();
+    let mut bridge = CommandBridge::new(commands, replier).with_journal(&dir, interner.resolver());
+    for seq in 1..=50u64 {
+        let mut r = Record::new(Kind::Pod, Op::Added);
+        r.key = 1000 + seq;
+        r.seq = seq;
+        r.namespace = interner.intern("shop");
+        r.name = interner.intern(&format!("pod-{seq}"));
+        r.push(FieldId::Phase, FieldValue::Sym(known::RUNNING));
+        flow.push_record(r).unwrap();
+    }
+    flow.flush();
+    let deadline = Instant::now() + BOUND;
+    while flow
+        .journal_counters()
+        .journaled
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 50
+    {
+        assert!(Instant::now() < deadline, "records not journaled in time");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let addr = server.local_addr().unwrap();
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://{addr}/ws"), stream).unwrap();
+    let mut ask = |ws: &mut tungstenite::WebSocket<TcpStream>, r: &str, payload: &str| -> Value {
+        let msg = format!(
+            r#"{{"type":"command","topic":"state","event":"state_since","payload":{payload},"ref":"{r}"}}"#
+        );
+        ws.send(Message::text(msg)).unwrap();
+        let deadline = Instant::now() + BOUND;
+        loop {
+            assert!(Instant::now() < deadline, "no reply to {r}");
+            bridge.pump(&mut flow);
+            if let Ok(Message::Text(t)) = ws.read() {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "reply" && v["ref"] == r {
+                    return v;
+                }
+            }
+        }
+    };
+    let first = ask(&mut ws, "a", r#"{"seq":20,"limit":10}"#);
+    assert_eq!(first["status"], "ok");
+    let seqs: Vec<u64> = first["response"]["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (21..=30).collect::<Vec<_>>());
+    assert_eq!(first["response"]["complete"], false);
+    assert_eq!(first["response"]["records"][0]["name"], "pod-21");
+    assert_eq!(first["response"]["records"][0]["op"], "ADDED");
+    let rest = ask(&mut ws, "b", r#"{"seq":30}"#);
+    assert_eq!(rest["response"]["records"].as_array().unwrap().len(), 20);
+    assert_eq!(rest["response"]["last_seq"], 50);
+    assert_eq!(rest["response"]["complete"], true);
+    let bad = ask(&mut ws, "c", r#"{"seq":"x"}"#);
+    assert_eq!(bad["status"], "error");
+    assert_eq!(bad["response"]["code"], "bad_argument");
+    drop(ws);
+    flow.finish().unwrap();
+    server.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

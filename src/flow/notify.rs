@@ -598,41 +598,11 @@ impl NotifyStage {
 
     /// `"kind":…,"namespace":…,"name":…,"key":…`
     fn write_identity(&mut self, r: &Record) {
-        let b = &mut self.buf;
-        json::key(b, "kind");
-        json::string(b, r.kind.name());
-        b.push(b',');
-        json::key(b, "namespace");
-        json::symbol(b, &self.resolver, r.namespace);
-        b.push(b',');
-        json::key(b, "name");
-        json::symbol(b, &self.resolver, r.name);
-        b.push(b',');
-        json::key(b, "key");
-        json::hex(b, r.key);
+        write_identity(&mut self.buf, &self.resolver, r);
     }
 
     fn write_object(&mut self, r: &Record) {
-        self.buf.push(b'{');
-        self.write_identity(r);
-        let b = &mut self.buf;
-        b.push(b',');
-        json::key(b, "seq");
-        json::uint(b, r.seq);
-        b.push(b',');
-        json::key(b, "resource_version");
-        json::uint(b, r.resource_version);
-        b.push(b',');
-        json::key(b, "fields");
-        b.push(b'{');
-        for (i, f) in r.fields().enumerate() {
-            if i > 0 {
-                b.push(b',');
-            }
-            json::key(b, f.id.name());
-            write_field(b, &self.resolver, f.id, f.value);
-        }
-        b.extend_from_slice(b"}}");
+        write_object(&mut self.buf, &self.resolver, r);
     }
 
     fn on_change(&mut self, item: &Item) {
@@ -1142,6 +1112,45 @@ impl NotifyStage {
         drop(guard);
         self.send(topics::MONITORING, "stats");
     }
+}
+
+/// Writes `"kind":…,"namespace":…,"name":…,"key":…` for `r`.
+pub fn write_identity(b: &mut Vec<u8>, resolver: &Resolver, r: &Record) {
+    json::key(b, "kind");
+    json::string(b, r.kind.name());
+    b.push(b',');
+    json::key(b, "namespace");
+    json::symbol(b, resolver, r.namespace);
+    b.push(b',');
+    json::key(b, "name");
+    json::symbol(b, resolver, r.name);
+    b.push(b',');
+    json::key(b, "key");
+    json::hex(b, r.key);
+}
+
+/// Writes `r` as the object JSON of `state` and `k8s:events` messages: identity, `seq`,
+/// `resource_version` and `fields` (hash fields as 16 hex digits).
+pub fn write_object(b: &mut Vec<u8>, resolver: &Resolver, r: &Record) {
+    b.push(b'{');
+    write_identity(b, resolver, r);
+    b.push(b',');
+    json::key(b, "seq");
+    json::uint(b, r.seq);
+    b.push(b',');
+    json::key(b, "resource_version");
+    json::uint(b, r.resource_version);
+    b.push(b',');
+    json::key(b, "fields");
+    b.push(b'{');
+    for (i, f) in r.fields().enumerate() {
+        if i > 0 {
+            b.push(b',');
+        }
+        json::key(b, f.id.name());
+        write_field(b, resolver, f.id, f.value);
+    }
+    b.extend_from_slice(b"}}");
 }
 
 /// Writes the `monitoring` payload for `stats`.

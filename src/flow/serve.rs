@@ -8,14 +8,17 @@
 //! notify thread ──CommandReplier──▶ reply ring ──▶ the sender only
 //! ```
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::channels::{BusWriter, CommandReceiver, CommandReplier, ReplyError, TopicConfig};
 use crate::flow::assembly::ReverseFlow;
 use crate::flow::commands::COMMANDS;
 use crate::flow::json;
-use crate::flow::notify::{topics, Publish};
+use crate::flow::notify::{topics, write_object, Publish};
 use crate::flow::ReplyCode;
+use crate::journal::{JournalReader, ReplayFrom};
+use crate::sources::intern::Resolver;
 
 impl Publish for BusWriter {
     #[inline]
@@ -50,15 +53,23 @@ pub fn flow_topics(history: usize) -> Vec<TopicConfig> {
             match name {
                 topics::COMMANDS => t.with_commands(COMMANDS.iter().copied()),
                 topics::FEEDBACK => t.with_commands(["ack_alert"]),
-                topics::STATE => t.with_commands(["snapshot"]),
+                topics::STATE => t.with_commands(["snapshot", STATE_SINCE]),
                 _ => t,
             }
         })
         .collect()
 }
 
+/// The `state` topic command that answers a client resuming from a record sequence older
+/// than the channels' in-memory history, from the journal (see [`CommandBridge::with_journal`]).
+pub const STATE_SINCE: &str = "state_since";
+
+/// Most records one `state_since` reply carries by default.
+pub const STATE_SINCE_LIMIT: usize = 1000;
+
 /// Moves client commands from the channels into the flow and routes the replies back.
 pub struct CommandBridge {
+    journal: Option<(PathBuf, Resolver)>,
     receiver: CommandReceiver,
     replier: Arc<Mutex<CommandReplier>>,
     submitted: u64,
@@ -69,11 +80,95 @@ impl CommandBridge {
     /// A bridge over the server's command rings (`Server::take_commands`).
     pub fn new(receiver: CommandReceiver, replier: CommandReplier) -> CommandBridge {
         CommandBridge {
+            journal: None,
             receiver,
             replier: Arc::new(Mutex::new(replier)),
             submitted: 0,
             rejected: 0,
         }
+    }
+
+    /// Answers `state_since` from the journal in `dir` (the flow's), resolving names with
+    /// `resolver` (the source's interner).
+    ///
+    /// `{"seq": N, "limit": M}` on the `state` topic replies, to the sender only,
+    /// `{"records":[…],"last_seq":…,"complete":…}`: the journaled input records with a
+    /// sequence above `N`, in order, at most `M` (default [`STATE_SINCE_LIMIT`]; ask again
+    /// from `last_seq` while `complete` is false). Each record is a full object state (the
+    /// same object JSON as `state` deltas, plus `op`), so applying them in order to the
+    /// state the client had at `N` — upsert, or remove for `DELETED` — gives the current
+    /// state without a gap. A sequence older than the journal retains gets the error
+    /// `not_retained`: resync from a snapshot. Reads the journal on the host thread;
+    /// allocates (command path).
+    pub fn with_journal(mut self, dir: impl Into<PathBuf>, resolver: Resolver) -> CommandBridge {
+        self.journal = Some((dir.into(), resolver));
+        self
+    }
+
+    fn state_since(&self, payload: &[u8]) -> Result<Vec<u8>, ReplyError> {
+        let Some((dir, resolver)) = &self.journal else {
+            return Err(ReplyError::new(
+                "no_journal",
+                "this engine keeps no journal",
+            ));
+        };
+        let v: serde_json::Value = serde_json::from_slice(payload)
+            .map_err(|_| ReplyError::new("bad_argument", "payload is not JSON"))?;
+        let since = v["seq"].as_u64().ok_or_else(|| {
+            ReplyError::new("bad_argument", "`seq` must be a non-negative integer")
+        })?;
+        let limit = match v.get("limit") {
+            None => STATE_SINCE_LIMIT,
+            Some(l) => l.as_u64().filter(|&l| l > 0).ok_or_else(|| {
+                ReplyError::new("bad_argument", "`limit` must be a positive integer")
+            })? as usize,
+        };
+        let io = |e: crate::journal::JournalError| ReplyError::new("journal_error", e.to_string());
+        let reader = JournalReader::open(dir).map_err(io)?;
+        let mut entries = reader.entries(ReplayFrom::Start).map_err(io)?.peekable();
+        // The oldest retained record must not be newer than the first one the client
+        // lacks, or records in between are gone.
+        if let Some(Ok((_, first))) = entries.peek() {
+            if first.seq > since + 1 {
+                return Err(ReplyError::new(
+                    "not_retained",
+                    format!(
+                        "the journal starts at record {}; resync from a snapshot",
+                        first.seq
+                    ),
+                ));
+            }
+        }
+        let mut body = Vec::with_capacity(4096);
+        body.extend_from_slice(b"{\"records\":[");
+        let (mut n, mut last, mut complete) = (0usize, since, true);
+        for e in entries {
+            let (_, r) = e.map_err(io)?;
+            if r.seq <= since {
+                continue;
+            }
+            if n == limit {
+                complete = false;
+                break;
+            }
+            if n > 0 {
+                body.push(b',');
+            }
+            write_object(&mut body, resolver, &r);
+            // Add the op inside the object.
+            body.pop();
+            body.extend_from_slice(b",\"op\":");
+            json::string(&mut body, r.op.name());
+            body.push(b'}');
+            n += 1;
+            last = r.seq;
+        }
+        body.extend_from_slice(b"],\"last_seq\":");
+        json::uint(&mut body, last);
+        body.extend_from_slice(b",\"complete\":");
+        json::boolean(&mut body, complete);
+        body.push(b'}');
+        Ok(body)
     }
 
     /// Submits every waiting command to `flow`. A command with bad arguments is answered
@@ -85,6 +180,15 @@ impl CommandBridge {
         while let Some(cmd) = self.receiver.try_recv() {
             n += 1;
             let origin = cmd.origin;
+            if cmd.event == STATE_SINCE {
+                let result = self.state_since(&cmd.payload);
+                let _ = self
+                    .replier
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .reply(origin, result);
+                continue;
+            }
             let replier = self.replier.clone();
             let submitted = flow.submit(&cmd.event, &cmd.payload, move |outcome| {
                 let result = if outcome.code == ReplyCode::Ok {
