@@ -214,17 +214,17 @@ pub fn default_reactor(config: &FlowConfig) -> Result<Reactor, ConfigErrors> {
         reject_errors: false,
         ..Validate::default()
     };
+    // Every Kubernetes kind (and unknown kinds): all but ticks and sensor readings.
+    let mut k8s_kinds = [Kind::Unknown; Kind::COUNT];
+    let mut n = 0;
+    for k in Kind::ALL {
+        if !matches!(k, Kind::Tick | Kind::Sensor) {
+            k8s_kinds[n] = k;
+            n += 1;
+        }
+    }
     let mut k8s = ChainConfig::new("k8s")
-        .kinds(&[
-            Kind::Pod,
-            Kind::Node,
-            Kind::Deployment,
-            Kind::Service,
-            Kind::ConfigMap,
-            Kind::Event,
-            Kind::Status,
-            Kind::Unknown,
-        ])
+        .kinds(&k8s_kinds[..n])
         .step(k8s_validate);
     if config.transient_faults_per_million > 0 || config.permanent_faults_per_million > 0 {
         k8s = k8s.step(FaultInjector::new(

@@ -162,67 +162,22 @@ impl Stage for SchemaStage {
     }
 }
 
-/// The turtle stage: when an item carries a newer schema version, serialises the schema
-/// as Turtle into the shared artifacts (and the diff against the previous version).
-pub struct TurtleStage {
+/// What a stage does when an item carries a schema version it has not seen.
+pub trait OnSchemaGrowth: Send + 'static {
+    /// Regenerates this stage's artifacts for `schema` (`previous` is the version before).
+    fn regenerate(&mut self, schema: &Schema, previous: &Schema, shared: &Shared);
+}
+
+/// A stage that passes items on and, when one carries a newer schema version, hands the
+/// new schema to its [`OnSchemaGrowth`] part (the turtle and typer stages). Between
+/// schema changes it costs one comparison per item.
+pub struct SchemaArtifactStage<G> {
     seen: u32,
     shared: Arc<Shared>,
+    part: G,
 }
 
-impl TurtleStage {
-    /// A turtle stage that has seen no schema yet.
-    pub fn new(shared: Arc<Shared>) -> TurtleStage {
-        TurtleStage { seen: 0, shared }
-    }
-}
-
-impl Stage for TurtleStage {
-    type In = Item;
-    type Out = Item;
-
-    #[inline]
-    fn process(&mut self, item: Item, out: &mut Emitter<Item>) {
-        if item.header.schema_version > self.seen {
-            self.seen = item.header.schema_version;
-            let Some(schema) = current_schema(&self.shared) else {
-                out.emit(item);
-                return;
-            };
-            let previous = self
-                .shared
-                .schema_previous
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            let mut text = String::new();
-            turtle::write_schema(&schema, &mut text);
-            let diff = schema.diff(&previous);
-            let mut art = self.shared.schema.lock().unwrap_or_else(|p| p.into_inner());
-            art.version = short_version(schema.version());
-            art.classes = schema.classes().count();
-            art.properties = schema.classes().map(|(_, c)| c.properties().count()).sum();
-            art.diff = diff.deltas.iter().map(|d| d.to_string()).collect();
-            art.turtle = text;
-        }
-        out.emit(item);
-    }
-}
-
-/// The typer stage: when an item carries a newer schema version, regenerates the Python
-/// module and the JSON Schema document into the shared artifacts.
-pub struct TyperStage {
-    seen: u32,
-    shared: Arc<Shared>,
-}
-
-impl TyperStage {
-    /// A typer stage that has seen no schema yet.
-    pub fn new(shared: Arc<Shared>) -> TyperStage {
-        TyperStage { seen: 0, shared }
-    }
-}
-
-impl Stage for TyperStage {
+impl<G: OnSchemaGrowth> Stage for SchemaArtifactStage<G> {
     type In = Item;
     type Out = Item;
 
@@ -231,14 +186,76 @@ impl Stage for TyperStage {
         if item.header.schema_version > self.seen {
             self.seen = item.header.schema_version;
             if let Some(schema) = current_schema(&self.shared) {
-                let python = typer::python_module(&schema);
-                let json_schema = typer::json_schema(&schema);
-                let mut art = self.shared.schema.lock().unwrap_or_else(|p| p.into_inner());
-                art.python = python;
-                art.json_schema = json_schema;
+                let previous = self
+                    .shared
+                    .schema_previous
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                self.part.regenerate(&schema, &previous, &self.shared);
             }
         }
         out.emit(item);
+    }
+}
+
+/// The turtle part: the schema as Turtle, and the diff against the previous version.
+pub struct Turtle;
+
+impl OnSchemaGrowth for Turtle {
+    fn regenerate(&mut self, schema: &Schema, previous: &Schema, shared: &Shared) {
+        let mut text = String::new();
+        turtle::write_schema(schema, &mut text);
+        let diff = schema.diff(previous);
+        let mut art = shared.schema.lock().unwrap_or_else(|p| p.into_inner());
+        art.version = short_version(schema.version());
+        art.classes = schema.classes().count();
+        art.properties = schema.classes().map(|(_, c)| c.properties().count()).sum();
+        art.diff = diff.deltas.iter().map(|d| d.to_string()).collect();
+        art.turtle = text;
+    }
+}
+
+/// The typer part: the Python module and the JSON Schema document.
+pub struct Typer;
+
+impl OnSchemaGrowth for Typer {
+    fn regenerate(&mut self, schema: &Schema, _previous: &Schema, shared: &Shared) {
+        let python = typer::python_module(schema);
+        let json_schema = typer::json_schema(schema);
+        let mut art = shared.schema.lock().unwrap_or_else(|p| p.into_inner());
+        art.python = python;
+        art.json_schema = json_schema;
+    }
+}
+
+/// The turtle stage: serialises the schema as Turtle into the shared artifacts when it
+/// grows.
+pub type TurtleStage = SchemaArtifactStage<Turtle>;
+
+/// The typer stage: regenerates the Python module and the JSON Schema when the schema
+/// grows.
+pub type TyperStage = SchemaArtifactStage<Typer>;
+
+impl TurtleStage {
+    /// A turtle stage that has seen no schema yet.
+    pub fn new(shared: Arc<Shared>) -> TurtleStage {
+        SchemaArtifactStage {
+            seen: 0,
+            shared,
+            part: Turtle,
+        }
+    }
+}
+
+impl TyperStage {
+    /// A typer stage that has seen no schema yet.
+    pub fn new(shared: Arc<Shared>) -> TyperStage {
+        SchemaArtifactStage {
+            seen: 0,
+            shared,
+            part: Typer,
+        }
     }
 }
 
