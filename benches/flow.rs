@@ -1,4 +1,4 @@
-//! The full reverse flow on the trading scenario (BRIEF §7): throughput through all eight
+//! The full reverse flow on the trading scenario (BRIEF §7): throughput through all nine
 //! stages with ticks pre-generated in memory, next to peers in the same run, and
 //! end-to-end latency at a fixed offered rate with coordinated omission corrected.
 //!
@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Placement: the host (source) thread is pinned to the first allowed core, the pipeline
-//! thread (all eight stages fused) to the last — the 2-core layout of BRIEF §2.
+//! thread (all nine stages fused) to the last — the 2-core layout of BRIEF §2.
 
 mod support;
 
@@ -98,7 +98,7 @@ fn throughput(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(8));
     group.bench_function(
-        BenchmarkId::new("reverse_flow_8_stages", "busy_spin"),
+        BenchmarkId::new("reverse_flow_9_stages", "busy_spin"),
         |b| {
             b.iter_custom(|iters| {
                 (0..iters)
