@@ -24,11 +24,14 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ebbflow::channels::{bus, Server, ServerConfig};
 use ebbflow::engine::PipelineStats;
 use ebbflow::flow::assembly::{FlowConfig, FlowPlacement, ReverseFlow, MAX_SHARDS, STAGE_NAMES};
 use ebbflow::flow::bitactor::{RuleCatalog, RuleSet};
 use ebbflow::flow::commands::Outcome;
 use ebbflow::flow::notify::{topics, Publish, Shared};
+use ebbflow::flow::serve::{flow_topics, CommandBridge, DEFAULT_HISTORY};
+use ebbflow::journal::{Durability, Journal, JournalConfig};
 use ebbflow::sources::gen::iot::{SmartCityConfig, SmartCityGenerator};
 use ebbflow::sources::gen::k8s::{ClusterConfig, ClusterGenerator};
 use ebbflow::sources::gen::trading::{TradingConfig, TradingGenerator};
@@ -41,6 +44,8 @@ use ebbflow::sources::record::{Op, Record};
 use ebbflow::sources::replay::{replay_reader, split_value, MappedFile, Split, Value};
 
 /// The rules used without `--rules`.
+/// Bytes of the ring from notify to the channels server (`--listen`).
+const BUS_BYTES: usize = 8 << 20;
 const DEFAULT_RULES: &str = include_str!("rules/default.rules");
 
 const SCENARIOS: [&str; 3] = [
@@ -93,8 +98,8 @@ PACING:
 
 FLOW:
     --placement P         fused (default: all stages on one thread) | split (two
-                          threads: reactor..distribution, bitactor..notify) |
-                          per-stage (one thread per stage, for >= 9 cores)
+                          threads: journal..distribution, bitactor..notify) |
+                          per-stage (one thread per stage, for >= 10 cores)
     --shards N            bitactor shards, 1..=8 (default 1)
     --rules PATH          rules file (default: the embedded examples/rules/default.rules;
                           format in docs/rules.md); a bad file prints line and reason,
@@ -109,11 +114,19 @@ FLOW:
 
 BUDGETS:
     --budget STAGE=MICROS override a stage's per-event latency budget (repeatable;
-                          stages: reactor resources distribution bitactor schema
-                          turtle typer notify; defaults 2 2 1 1 1 1 1 5 us)
+                          stages: journal reactor resources distribution bitactor
+                          schema turtle typer notify; defaults 2 2 2 1 1 1 1 1 5 us)
     --check-budgets       after the run, exit with status 1 and a per-stage report when
                           any stage's p99 exceeds its budget (the table is printed
                           either way)
+
+SERVING AND JOURNAL:
+    --listen IP:PORT      also serve every topic over the notification channels
+                          (Phoenix Channels V2, plain WebSocket, SSE, /metrics; see
+                          docs/protocol.md); client commands enter the flow
+    --journal DIR         append every input record to a journal in DIR first
+                          (durability: flush every 10 ms; see docs/journal.md); with
+                          --listen, clients can catch up with `state_since`
 
 OUTPUT:
     --quiet               no live view (the summary is still printed on stdout)
@@ -190,6 +203,8 @@ struct Options {
     check_budgets: bool,
     quiet: bool,
     emit_watch: Option<u64>,
+    listen: Option<std::net::SocketAddr>,
+    journal: Option<std::path::PathBuf>,
     help: bool,
 }
 
@@ -246,6 +261,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, ArgErro
         check_budgets: false,
         quiet: false,
         emit_watch: None,
+        listen: None,
+        journal: None,
         help: false,
     };
     let mut scenario_given = false;
@@ -266,6 +283,15 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, ArgErro
             "-h" | "--help" => o.help = true,
             "--quiet" | "-q" => o.quiet = true,
             "--check-budgets" => o.check_budgets = true,
+            "--listen" => {
+                let v = value("--listen")?;
+                o.listen = Some(v.parse().map_err(|_| ArgError::Bad {
+                    option: "--listen",
+                    value: v.clone(),
+                    reason: "not an IP:PORT address",
+                })?);
+            }
+            "--journal" => o.journal = Some(value("--journal")?.into()),
             "--scenario" => {
                 let v = value("--scenario")?;
                 o.scenario = match v.as_str() {
@@ -488,10 +514,22 @@ fn describe_alert(slot: &AlertSlot) -> String {
 /// alerts. Allocates nothing per message.
 struct CountingSink {
     state: Arc<SinkState>,
+    /// With `--listen`: the channels' bus, which every message also goes to.
+    forward: Option<ebbflow::channels::BusWriter>,
 }
 
 impl Publish for CountingSink {
+    fn flush(&mut self) {
+        if let Some(f) = self.forward.as_mut() {
+            f.flush();
+        }
+    }
+
     fn publish(&mut self, topic: &str, event: &str, payload: &[u8]) -> bool {
+        let forwarded = self
+            .forward
+            .as_mut()
+            .is_none_or(|f| f.try_publish(topic, event, payload).is_ok());
         let s = &self.state;
         let i = topics::ALL
             .iter()
@@ -517,7 +555,7 @@ impl Publish for CountingSink {
                 s.feedback_cleared.fetch_add(1, Ordering::Relaxed);
             }
         }
-        true
+        forwarded
     }
 }
 
@@ -573,6 +611,8 @@ struct Run {
     progress: Progress,
     view: View,
     failed: bool,
+    /// With `--listen`: the channels server and the bridge for client commands.
+    serving: Option<(ebbflow::channels::Server, CommandBridge)>,
 }
 
 /// Wall-clock ns since the Unix epoch (the ticks' time base).
@@ -602,6 +642,9 @@ impl Run {
             self.last_tick = now;
             if self.flow.tick(now_ns()).is_err() {
                 self.failed = true;
+            }
+            if let Some((_, bridge)) = self.serving.as_mut() {
+                bridge.pump(&mut self.flow);
             }
             self.flow.flush();
         }
@@ -641,13 +684,26 @@ impl Run {
     }
 }
 
-/// Starts the flow: the one place that calls [`ReverseFlow::start`].
+/// Starts the flow: the one place that calls [`ReverseFlow::start_journaled`].
 fn start_flow(
     config: FlowConfig,
     interner: &mut Interner,
     sink: Box<dyn Publish>,
+    journal: Option<Journal>,
 ) -> Result<ReverseFlow, ebbflow::flow::assembly::FlowError> {
-    ReverseFlow::start(config, interner, sink)
+    ReverseFlow::start_journaled(config, interner, sink, journal)
+}
+
+/// Opens the `--journal` directory (durability: flush every 10 ms).
+fn open_journal(dir: &std::path::Path) -> Result<Journal, ExitCode> {
+    let config = JournalConfig {
+        durability: Durability::Interval(Duration::from_millis(10)),
+        ..JournalConfig::default()
+    };
+    Journal::open(dir, config).map_err(|e| {
+        eprintln!("error: --journal {}: {e}", dir.display());
+        ExitCode::from(2)
+    })
 }
 
 /// The flow plus everything around it, or the exit status of a failure to build it.
@@ -659,12 +715,38 @@ fn build_run(
     replies: &SyncSender<(String, Outcome)>,
 ) -> Result<Run, ExitCode> {
     let sink = Arc::new(SinkState::new());
+    let journal = match &opts.journal {
+        Some(dir) => Some(open_journal(dir)?),
+        None => None,
+    };
+    // With `--listen`, notify publishes into the channels' bus as well.
+    let mut server = None;
+    let forward = match opts.listen {
+        Some(addr) => {
+            let (mut writer, reader) = bus(BUS_BYTES);
+            let config = ServerConfig::new(Some(addr), flow_topics(DEFAULT_HISTORY));
+            let s = match Server::start(config, reader) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: --listen {addr}: {e}");
+                    return Err(ExitCode::from(2));
+                }
+            };
+            writer.set_waker(s.waker());
+            s.track_bus_drops(&writer);
+            server = Some(s);
+            Some(writer)
+        }
+        None => None,
+    };
     let mut flow = match start_flow(
         config,
         interner,
         Box::new(CountingSink {
             state: sink.clone(),
+            forward,
         }),
+        journal,
     ) {
         Ok(f) => f,
         Err(e) => {
@@ -683,8 +765,30 @@ fn build_run(
             return Err(ExitCode::from(2));
         }
     }
+    let serving = match server {
+        Some(mut s) => {
+            let Some((commands, replier)) = s.take_commands() else {
+                eprintln!("error: the channels server gave no command rings");
+                return Err(ExitCode::from(3));
+            };
+            let mut bridge = CommandBridge::new(commands, replier);
+            if let Some(dir) = &opts.journal {
+                bridge = bridge.with_journal(dir, interner.resolver());
+            }
+            if let Some(addr) = s.local_addr() {
+                eprintln!(
+                    "serving on {addr}: Phoenix ws://{addr}/socket/websocket?vsn=2.0.0, \
+                     WebSocket ws://{addr}/ws?topics=…, SSE http://{addr}/events?topics=…, \
+                     http://{addr}/metrics"
+                );
+            }
+            Some((s, bridge))
+        }
+        None => None,
+    };
     let now = Instant::now();
     Ok(Run {
+        serving,
         catalog: flow.rules().clone(),
         shared: flow.shared().clone(),
         flow,
