@@ -107,6 +107,10 @@ fn garbage_before_the_handshake_gets_400_and_others_are_served() {
     let (status, _) = http_raw(addr, &huge);
     assert_eq!(status, 431, "a head over max_request_bytes");
     still_serves(addr, &mut w, 1);
+    // The server counts after it acts: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().get(Counter::HttpErrors) >= 3
+    });
     assert!(server.metrics().get(Counter::HttpErrors) >= 3);
 }
 
@@ -135,6 +139,10 @@ fn a_frame_over_the_size_limit_is_closed_with_1009() {
         .unwrap();
     assert_eq!(close_of(&mut s), (1009, "message too big".into()));
     still_serves(addr, &mut w, 3);
+    // The server counts after it writes: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().get(Counter::ProtocolCloses) == 1
+    });
     assert_eq!(server.metrics().get(Counter::ProtocolCloses), 1);
 }
 
@@ -186,6 +194,10 @@ fn malformed_phoenix_arrays_are_closed_with_1007_and_binary_with_1003() {
     s.write_all(&[0x81, 0x02, b'h', b'i']).unwrap();
     assert_eq!(close_of(&mut s).0, 1002);
     still_serves(addr, &mut w, 5);
+    // The server counts after it writes: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().get(Counter::ProtocolCloses) == 8
+    });
     assert_eq!(server.metrics().get(Counter::ProtocolCloses), 8);
 }
 
@@ -241,6 +253,10 @@ fn a_push_flood_is_rate_limited_then_closed_with_1008_while_others_are_served() 
         (10..=12).contains(&forwarded),
         "only the burst reached the pipeline: {forwarded}"
     );
+    // The server counts after it acts: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().get(Counter::CommandsRateLimited) >= 190
+    });
     assert!(server.metrics().get(Counter::CommandsRateLimited) >= 190);
     still_serves(addr, &mut w, 6);
 }

@@ -167,6 +167,10 @@ fn the_official_phoenix_client_joins_receives_pushes_tracks_presence_and_rejoins
     assert_eq!(node.ev("presence")["users"], json!(["node"]));
     publish(&mut w, "room:lobby", "said", r#"{"text":"again"}"#);
     assert_eq!(node.ev("said")["payload"], json!({"text": "again"}));
+    // The server counts after it writes: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().connections(Transport::Phoenix) == 1
+    });
     assert_eq!(server.metrics().connections(Transport::Phoenix), 1);
     node.quit();
 }

@@ -49,6 +49,10 @@ fn heartbeat_join_broadcast_leave_follow_the_v2_wire_format() {
         ws_json(&mut ws),
         json!(["3", "3", "alerts", "phx_reply", {"status":"ok","response":{"position":"42:0"}}])
     );
+    // The server counts after it writes: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().connections(Transport::Phoenix) == 1
+    });
     assert_eq!(server.metrics().connections(Transport::Phoenix), 1);
     publish(&mut w, "alerts", "fired", r#"{"pod":"web-1"}"#);
     assert_eq!(
@@ -97,6 +101,10 @@ fn heartbeat_join_broadcast_leave_follow_the_v2_wire_format() {
     assert_eq!(ws_json(&mut ws)[3], "phx_reply");
     assert_eq!(ws_json(&mut ws)[4], json!({"pod":"web-1"}));
     assert_eq!(ws_json(&mut ws)[4], json!(2));
+    // The server counts after it writes: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().get(Counter::DeliveriesPhoenix) == 3
+    });
     assert_eq!(server.metrics().get(Counter::DeliveriesPhoenix), 3);
 }
 
@@ -196,6 +204,10 @@ fn unmatched_topics_unknown_events_and_bad_params_get_error_replies() {
         err("unmatched topic", "unmatched_topic"),
         "leave without join"
     );
+    // The server counts after it acts: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().get(Counter::CommandErrors) >= 4
+    });
     assert!(server.metrics().get(Counter::CommandErrors) >= 4);
     assert_eq!(
         http_get(addr, "/socket/websocket").0,

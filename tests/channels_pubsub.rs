@@ -132,6 +132,10 @@ fn resume_replays_history_after_a_position_and_reports_gaps() {
         )
         .unwrap();
     assert_eq!(other_epoch.gaps()[0].reason, GapReason::EpochChanged);
+    // The server counts after it acts: the client may see the effect first.
+    support::eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().get(Counter::Gaps) >= 2
+    });
     assert!(server.metrics().get(Counter::Gaps) >= 2);
 }
 

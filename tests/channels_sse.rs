@@ -110,6 +110,10 @@ fn a_resume_the_history_cannot_fill_gets_an_explicit_gap_event() {
     let (_, mut other) = Sse::open(addr, "/events?topics=alerts", "Last-Event-ID: 7:1\r\n");
     let v: serde_json::Value = serde_json::from_str(&other.next_event(WAIT).unwrap().data).unwrap();
     assert_eq!(v["reason"], "epoch_changed");
+    // The server counts after it writes: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().get(Counter::Gaps) == 2
+    });
     assert_eq!(server.metrics().get(Counter::Gaps), 2);
 }
 

@@ -53,6 +53,10 @@ fn subscribers_get_their_topics_in_order_and_can_subscribe_and_unsubscribe() {
     assert_eq!(ws_json(&mut late)["type"], "subscribed");
     assert_eq!(ws_json(&mut late)["id"], "42:3");
     assert_eq!(ws_json(&mut late)["id"], "42:4");
+    // The server counts after it writes: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().connections(Transport::Ws) == 2
+    });
     assert_eq!(server.metrics().connections(Transport::Ws), 2);
 }
 
@@ -165,7 +169,15 @@ fn a_command_reaches_the_pipeline_and_only_its_sender_gets_the_reply() {
     );
     let r = ws_until(&mut sender, |v| v["type"] == "reply");
     assert_eq!(r["response"]["code"], "unmatched_topic");
+    // The server counts after it writes: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().get(Counter::CommandsIn) == 2
+    });
     assert_eq!(server.metrics().get(Counter::CommandsIn), 2);
+    // The server counts after it writes: the client may see the effect first.
+    eventually(std::time::Duration::from_secs(5), || {
+        server.metrics().get(Counter::RepliesOut) == 2
+    });
     assert_eq!(server.metrics().get(Counter::RepliesOut), 2);
 }
 
