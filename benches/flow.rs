@@ -6,6 +6,7 @@
 //! cargo bench --bench flow                 # both
 //! cargo bench --bench flow -- throughput   # criterion groups only
 //! FLOW_LATENCY_ONLY=1 cargo bench --bench flow
+//! FLOW_LATENCY_ONLY=1 FLOW_RATES=100000,1000000 cargo bench --bench flow
 //! ```
 //!
 //! Placement: the host (source) thread is pinned to the first allowed core, the pipeline
@@ -292,14 +293,68 @@ fn latency_run(rate: u64, n: usize, wait: WaitStrategy) -> hdrhistogram::Histogr
     h
 }
 
+/// The same schedule through one raw `rtrb` ring to a busy-polling thread on the pipeline's
+/// core, which records `now − scheduled`: the floor the machine itself sets.
+fn raw_latency_run(rate: u64, n: usize) -> hdrhistogram::Histogram<u64> {
+    let (host, peer) = support::cores();
+    support::pin(host);
+    let clock = Clock::get();
+    let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(4096);
+    let consumer = std::thread::spawn(move || {
+        support::pin(peer);
+        let clock = Clock::get();
+        let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+        let mut seen = 0usize;
+        while seen < n {
+            match rx.pop() {
+                Ok(stamp) => {
+                    seen += 1;
+                    if stamp > 0 {
+                        let ns = clock.to_ns(clock.ticks().saturating_sub(stamp)).max(1);
+                        h.saturating_record(ns);
+                    }
+                }
+                Err(_) => std::hint::spin_loop(),
+            }
+        }
+        h
+    });
+    let period_ticks = clock.ticks_per_ns() * 1e9 / rate as f64;
+    let warm = n / 10;
+    for _ in 0..warm {
+        while tx.push(0).is_err() {
+            std::hint::spin_loop();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let t0 = clock.ticks() as f64;
+    for i in 0..n - warm {
+        let due = (t0 + i as f64 * period_ticks) as u64;
+        while clock.ticks() < due {
+            std::hint::spin_loop();
+        }
+        while tx.push(due).is_err() {
+            std::hint::spin_loop();
+        }
+    }
+    consumer.join().unwrap()
+}
+
 fn latency() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (n, rates): (usize, &[u64]) = if quick {
-        (20_000, &[100_000])
+    let (n, mut rates): (usize, Vec<u64>) = if quick {
+        (20_000, vec![100_000])
     } else {
-        (3_000_000, &[1_000_000])
+        (3_000_000, vec![1_000_000])
     };
-    for &rate in rates {
+    // `FLOW_RATES=100000,1000000` measures other offered rates (each for `n` events).
+    if let Ok(list) = std::env::var("FLOW_RATES") {
+        rates = list
+            .split(',')
+            .filter_map(|r| r.trim().parse().ok())
+            .collect();
+    }
+    for &rate in &rates {
         {
             let wait = WaitStrategy::BusySpin;
             let h = latency_run(rate, n, wait);
@@ -310,6 +365,15 @@ fn latency() {
                 h.value_at_quantile(0.99),
                 h.value_at_quantile(0.999),
                 h.max()
+            );
+            let r = raw_latency_run(rate, n);
+            println!(
+                "raw_rtrb_latency/{rate}_per_s: n={} p50={} ns p99={} ns p99.9={} ns max={} ns (same schedule, one ring, busy poll)",
+                r.len(),
+                r.value_at_quantile(0.5),
+                r.value_at_quantile(0.99),
+                r.value_at_quantile(0.999),
+                r.max()
             );
         }
     }
