@@ -423,10 +423,7 @@ impl Item {
     /// Stores the previous value of field `index` (resources calls this).
     #[inline]
     pub fn set_prev_at(&mut self, index: usize, value: FieldValue) {
-        if index < MAX_FIELDS {
-            self.prev_bits[index] = value_bits(value);
-            self.header.prev_present |= 1 << index;
-        }
+        self.set_prev_bits_at(index, value_bits(value));
     }
 }
 

@@ -585,7 +585,8 @@ impl NotifyStage {
         self.journal_events = Some(events);
     }
 
-    fn send(&mut self, topic: &str, event: &str) {
+    /// Publishes the buffer as it is (and keeps it, for a second topic).
+    fn publish_buf(&mut self, topic: &str, event: &str) {
         if self.buf.len() > self.config.max_message {
             self.counters.oversize += 1;
         } else if self.sink.publish(topic, event, &self.buf) {
@@ -593,6 +594,11 @@ impl NotifyStage {
         } else {
             self.counters.refused += 1;
         }
+    }
+
+    /// Publishes the buffer and clears it.
+    fn send(&mut self, topic: &str, event: &str) {
+        self.publish_buf(topic, event);
         self.buf.clear();
     }
 
@@ -698,7 +704,8 @@ impl NotifyStage {
     }
 
     fn on_hits(&mut self, item: &Item) {
-        let Some(rules) = self.rules.clone() else {
+        // Taken out for the loop (and put back) rather than cloned: no atomic per item.
+        let Some(rules) = self.rules.take() else {
             return;
         };
         for &hit in item.hits.as_slice() {
@@ -720,41 +727,20 @@ impl NotifyStage {
                 continue;
             }
             self.feedback_in_window += 1;
-            self.write_hit(&*rules, item, rule, None);
-            self.send(topics::FEEDBACK, if cleared { "cleared" } else { "alert" });
+            write_hit(&mut self.buf, &self.resolver, &*rules, item, rule);
+            self.publish_buf(topics::FEEDBACK, if cleared { "cleared" } else { "alert" });
             let hint = rules.hint(rule);
             if !hint.is_empty() {
-                self.write_hit(&*rules, item, rule, Some(hint));
-                self.send(topics::RECOVERY, if cleared { "recovered" } else { "hint" });
+                // The same object, plus the hint, on the recovery topic.
+                self.buf.pop();
+                self.buf.extend_from_slice(b",\"hint\":");
+                json::string(&mut self.buf, hint);
+                self.buf.push(b'}');
+                self.publish_buf(topics::RECOVERY, if cleared { "recovered" } else { "hint" });
             }
+            self.buf.clear();
         }
-    }
-
-    fn write_hit(&mut self, rules: &dyn DescribeRules, item: &Item, rule: u16, hint: Option<&str>) {
-        let r = item.record;
-        self.buf.push(b'{');
-        self.write_identity(&r);
-        let b = &mut self.buf;
-        b.extend_from_slice(b",\"rule\":");
-        json::uint(b, u64::from(rule));
-        b.extend_from_slice(b",\"rule_name\":");
-        json::string(b, rules.name(rule));
-        b.extend_from_slice(b",\"severity\":");
-        json::string(b, rules.severity(rule).name());
-        b.extend_from_slice(b",\"observed\":");
-        match rules.observed(rule, item) {
-            Some(v) => json::float(b, v),
-            None => b.extend_from_slice(b"null"),
-        }
-        b.extend_from_slice(b",\"threshold\":");
-        json::float(b, rules.threshold(rule));
-        b.extend_from_slice(b",\"seq\":");
-        json::uint(b, r.seq);
-        if let Some(h) = hint {
-            b.extend_from_slice(b",\"hint\":");
-            json::string(b, h);
-        }
-        b.push(b'}');
+        self.rules = Some(rules);
     }
 
     fn on_step(&mut self, item: &Item) {
@@ -777,14 +763,7 @@ impl NotifyStage {
         b.push(b'}');
         if matches!(s.state, StepState::Retried | StepState::Failed) {
             // The engine's own recovery, on the recovery topic too (same payload).
-            if self
-                .sink
-                .publish(topics::RECOVERY, s.state.name(), &self.buf)
-            {
-                self.counters.published += 1;
-            } else {
-                self.counters.refused += 1;
-            }
+            self.publish_buf(topics::RECOVERY, s.state.name());
         }
         self.send(topics::REACTOR_STEPS, s.state.name());
     }
@@ -1151,6 +1130,36 @@ pub fn write_object(b: &mut Vec<u8>, resolver: &Resolver, r: &Record) {
         write_field(b, resolver, f.id, f.value);
     }
     b.extend_from_slice(b"}}");
+}
+
+/// Writes one feedback signal: the object's identity, the rule, its severity, the observed
+/// value, the threshold and the record's sequence.
+fn write_hit(
+    b: &mut Vec<u8>,
+    resolver: &Resolver,
+    rules: &dyn DescribeRules,
+    item: &Item,
+    rule: u16,
+) {
+    let r = &item.record;
+    b.push(b'{');
+    write_identity(b, resolver, r);
+    b.extend_from_slice(b",\"rule\":");
+    json::uint(b, u64::from(rule));
+    b.extend_from_slice(b",\"rule_name\":");
+    json::string(b, rules.name(rule));
+    b.extend_from_slice(b",\"severity\":");
+    json::string(b, rules.severity(rule).name());
+    b.extend_from_slice(b",\"observed\":");
+    match rules.observed(rule, item) {
+        Some(v) => json::float(b, v),
+        None => b.extend_from_slice(b"null"),
+    }
+    b.extend_from_slice(b",\"threshold\":");
+    json::float(b, rules.threshold(rule));
+    b.extend_from_slice(b",\"seq\":");
+    json::uint(b, r.seq);
+    b.push(b'}');
 }
 
 /// Writes the `monitoring` payload for `stats`.

@@ -11,7 +11,9 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::channels::{BusWriter, CommandReceiver, CommandReplier, ReplyError, TopicConfig};
+use crate::channels::{
+    BusWriter, CommandReceiver, CommandReplier, Origin, ReplyError, TopicConfig,
+};
 use crate::flow::assembly::ReverseFlow;
 use crate::flow::commands::COMMANDS;
 use crate::flow::json;
@@ -181,12 +183,7 @@ impl CommandBridge {
             n += 1;
             let origin = cmd.origin;
             if cmd.event == STATE_SINCE {
-                let result = self.state_since(&cmd.payload);
-                let _ = self
-                    .replier
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .reply(origin, result);
+                reply(&self.replier, origin, self.state_since(&cmd.payload));
                 continue;
             }
             let replier = self.replier.clone();
@@ -205,23 +202,14 @@ impl CommandBridge {
                         format!("{:?}", outcome.command),
                     ))
                 };
-                let _ = replier
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .reply(origin, result);
+                reply(&replier, origin, result);
             });
             match submitted {
                 Ok(_) => self.submitted += 1,
                 Err(e) => {
                     self.rejected += 1;
-                    let _ = self
-                        .replier
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .reply(
-                            origin,
-                            Err(ReplyError::new(code_name(e.code()), e.to_string())),
-                        );
+                    let error = ReplyError::new(code_name(e.code()), e.to_string());
+                    reply(&self.replier, origin, Err(error));
                 }
             }
         }
@@ -240,6 +228,15 @@ impl CommandBridge {
     pub fn rejected(&self) -> u64 {
         self.rejected
     }
+}
+
+/// Answers `origin`. A full reply ring drops the reply (`ReplyFull`, not counted): the
+/// client's request then times out on its side.
+fn reply(replier: &Mutex<CommandReplier>, origin: Origin, result: Result<Vec<u8>, ReplyError>) {
+    let _ = replier
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .reply(origin, result);
 }
 
 /// The reply code as the error `code` string clients see.
