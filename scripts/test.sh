@@ -42,3 +42,5 @@ echo "== cargo test"
 cargo test --all-targets
 echo "== doc tests"
 cargo test --doc
+echo "== instruction counts (callgrind) against benches/instructions.baseline"
+cargo bench --bench instructions

@@ -8,7 +8,7 @@
 //! time, so its branch is perfectly predicted, and nothing on the path is `dyn`.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::control::{Control, Halt};
 use super::placement::Plan;
@@ -244,10 +244,28 @@ impl<T: Event, N: Downstream<T>> Downstream<T> for Hop<T, N> {
     }
 }
 
-impl<T: Event> Downstream<T> for Outbound<T> {
+/// Where the last stage's outputs go.
+pub enum Tail<T> {
+    /// The output ring to the host (a threaded [`Pipeline`](super::Pipeline)).
+    Ring(Outbound<T>),
+    /// The buffer an [`InlinePipeline`](super::InlinePipeline) drains after each call,
+    /// reserved at build time for one batch's worth of outputs.
+    Collect(Arc<Mutex<Vec<T>>>),
+}
+
+impl<T: Event> Downstream<T> for Tail<T> {
     #[inline(always)]
     fn accept(&mut self, batch: &[T], cx: &mut ThreadCx) -> Result<(), Halt> {
-        self.push_slice(batch, &cx.control)
+        match self {
+            Tail::Ring(out) => out.push_slice(batch, &cx.control),
+            Tail::Collect(buf) => {
+                // Uncontended: only the caller's thread ever locks it.
+                buf.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(batch);
+                Ok(())
+            }
+        }
     }
 
     fn publish(&mut self) -> bool {
@@ -255,12 +273,15 @@ impl<T: Event> Downstream<T> for Outbound<T> {
     }
 
     fn flush_idle(&mut self) -> usize {
-        self.flush_overflow()
+        match self {
+            Tail::Ring(out) => out.flush_overflow(),
+            Tail::Collect(_) => 0,
+        }
     }
 
     #[inline(always)]
     fn hands_to_ring(&self) -> bool {
-        true
+        matches!(self, Tail::Ring(_))
     }
 
     fn close(&mut self, _cx: &mut ThreadCx) -> Result<(), Halt> {
@@ -296,8 +317,12 @@ pub struct Assembly {
     pub(crate) links: Vec<Arc<LinkShared>>,
     /// Thread bodies for every thread but the first, which the builder starts itself.
     pub(crate) segments: Vec<(usize, SegmentBody)>,
-    /// The output ring's consuming end, as `Inbound<Out>`.
+    /// The output ring's consuming end, as `Inbound<Out>`; for an inline pipeline, the
+    /// collecting buffer, as `Arc<Mutex<Vec<Out>>>`.
     pub(crate) output: Option<Box<dyn Any + Send>>,
+    /// Building an [`InlinePipeline`](super::InlinePipeline): outputs are collected, not
+    /// sent to a ring; the value is the buffer's reserved length.
+    pub(crate) inline_outputs: Option<usize>,
 }
 
 /// A non-empty chain of stages consuming `In`.
@@ -342,9 +367,14 @@ impl<S: Stage, R: Continuation<S::Out>> Chain<S::In> for Then<S, R> {
 
 impl<T: Event> Continuation<T> for End {
     type Out = T;
-    type Down = Outbound<T>;
+    type Down = Tail<T>;
 
     fn instantiate_after(self, at: usize, asm: &mut Assembly) -> Self::Down {
+        if let Some(reserve) = asm.inline_outputs {
+            let buf = Arc::new(Mutex::new(Vec::with_capacity(reserve)));
+            asm.output = Some(Box::new(buf.clone()));
+            return Tail::Collect(buf);
+        }
         let thread = asm.plan.thread_of(at);
         let (out, inbound) = link::<T>(
             "output".to_string(),
@@ -355,7 +385,7 @@ impl<T: Event> Continuation<T> for End {
             asm.max_batch,
         );
         asm.output = Some(Box::new(inbound));
-        out
+        Tail::Ring(out)
     }
 }
 

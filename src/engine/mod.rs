@@ -17,6 +17,7 @@ mod chain;
 pub mod clock;
 mod control;
 mod error;
+mod inline;
 mod pipeline;
 mod placement;
 mod ring;
@@ -28,6 +29,7 @@ mod wait;
 pub use chain::{Append, Chain, Continuation, End, Then};
 pub use clock::Clock;
 pub use error::{BuildError, ConfigProblem, PipelineError, PushError, RecvError};
+pub use inline::InlinePipeline;
 pub use pipeline::{
     Built, Input, Output, Pipeline, PipelineBuilder, DEFAULT_BUDGET, DEFAULT_CAPACITY,
     DEFAULT_MAX_BATCH, DEFAULT_SHUTDOWN_TIMEOUT,

@@ -2,13 +2,14 @@
 
 use std::collections::HashSet;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::chain::{segment_body, Append, Assembly, Chain, End, StageConfig, ThreadCx, ThreadSpec};
 use super::control::Control;
 use super::error::{BuildError, ConfigProblem, PipelineError, PushError, RecvError};
+use super::inline::{InlinePipeline, INLINE_RESERVE_LIMIT};
 use super::placement::{plan, CoreSet, Pinning, Placement, PlanRequest};
 use super::ring::{link, Backpressure, Inbound, LinkShared, Outbound};
 use super::stage::{Event, Stage};
@@ -290,10 +291,171 @@ impl<In: Event, Out: Event, C> PipelineBuilder<In, Out, C> {
     }
 }
 
+/// What [`PipelineBuilder::prepare`] hands to `build` and `build_inline`: a checked plan
+/// and everything the stages' nodes are built from.
+struct Prepared<C> {
+    chain: C,
+    asm: Assembly,
+    control: Arc<Control>,
+    stage_shared: Vec<Arc<StageShared>>,
+    names: Arc<[(String, usize)]>,
+    thread_stats: Vec<ThreadStats>,
+}
+
 impl<In: Event, Out: Event, C: Chain<In, Out = Out>> PipelineBuilder<In, Out, C> {
     /// Checks the whole configuration, reporting every problem at once; then creates the
     /// rings and starts the threads. Returns the handle and the host's two ends.
     pub fn build(self) -> Result<Built<In, Out>, BuildError> {
+        let host_wait = self.host_wait;
+        let shutdown_timeout = self.shutdown_timeout;
+        let max_batch = self.max_batch;
+        let Prepared {
+            chain,
+            mut asm,
+            control,
+            stage_shared,
+            names,
+            thread_stats,
+        } = self.prepare(None)?;
+        let threads = asm.plan.threads();
+        let (input_out, input_in) = link::<In>(
+            "input".to_string(),
+            asm.configs[0].capacity,
+            asm.configs[0].backpressure,
+            host_wait,
+            asm.plan.waits[0],
+            max_batch,
+        );
+        let head = chain.instantiate(0, &mut asm);
+        let mut bodies = std::mem::take(&mut asm.segments);
+        bodies.push((0, segment_body(input_in, head, true)));
+        bodies.sort_by_key(|(t, _)| *t);
+        let output_in: Inbound<Out> = *asm
+            .output
+            .take()
+            .expect("the chain's end creates the output ring")
+            .downcast::<Inbound<Out>>()
+            .expect("the output ring carries the chain's output type");
+        let mut links: Vec<Arc<LinkShared>> = vec![input_out.shared.clone()];
+        links.append(&mut asm.links);
+        links.push(output_in.shared.clone());
+
+        let mut handles = Vec::with_capacity(threads);
+        for (t, body) in bodies {
+            let cx = ThreadCx {
+                control: control.clone(),
+                current: asm.plan.groups[t].start,
+                spec: ThreadSpec {
+                    index: t,
+                    wait: asm.plan.waits[t],
+                    core: asm.plan.cores[t],
+                    names: names.clone(),
+                },
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("ebbflow-{t}"))
+                .spawn(move || body(cx));
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    // Threads already started see the abort and exit; their rings close.
+                    control.abort();
+                    for h in handles {
+                        let _ = h.join();
+                    }
+                    return Err(BuildError {
+                        problems: vec![ConfigProblem::SpawnFailed {
+                            thread: t,
+                            reason: e.to_string(),
+                        }],
+                    });
+                }
+            }
+        }
+        control.set_threads(handles.iter().map(|h| h.thread().clone()).collect());
+        control.set_links(links.clone());
+
+        let pipeline = Pipeline {
+            control: control.clone(),
+            handles,
+            stages: stage_shared,
+            links,
+            threads: thread_stats,
+            shutdown_timeout,
+            _types: PhantomData,
+        };
+        let input = Input {
+            out: input_out,
+            control: control.clone(),
+        };
+        let output = Output {
+            inbound: output_in,
+            idler: Idler::new(host_wait),
+            control,
+        };
+        Ok((pipeline, input, output))
+    }
+
+    /// Builds the chain to run on the caller's thread instead: no pipeline thread, no
+    /// ring, every stage fused, in order (see [`InlinePipeline`]). Placement, pinning and
+    /// wait settings are ignored; budgets, timing, batch size and fan-out bounds apply as
+    /// in [`build`](Self::build).
+    pub fn build_inline(self) -> Result<InlinePipeline<In, Out>, BuildError> {
+        // One input batch of `max_batch` events yields at most `(max_batch + 1)` times the
+        // product of the stages' fan-outs (each emitter holds one batch plus what
+        // `end_of_batch` adds).
+        let reserve = self
+            .stages
+            .iter()
+            .fold(self.max_batch.saturating_add(1), |n, s| {
+                n.saturating_mul(s.max_fanout.max(1))
+            })
+            .min(INLINE_RESERVE_LIMIT);
+        let max_batch = self.max_batch;
+        let Prepared {
+            chain,
+            mut asm,
+            control,
+            stage_shared,
+            names,
+            thread_stats,
+        } = self.prepare(Some(reserve))?;
+        let head = chain.instantiate(0, &mut asm);
+        debug_assert!(asm.segments.is_empty() && asm.links.is_empty());
+        let outputs = *asm
+            .output
+            .take()
+            .expect("the chain's end creates the collecting buffer")
+            .downcast::<Arc<Mutex<Vec<Out>>>>()
+            .expect("the buffer holds the chain's output type");
+        let cx = ThreadCx {
+            control,
+            current: 0,
+            spec: ThreadSpec {
+                index: 0,
+                wait: WaitStrategy::SpinYield,
+                core: None,
+                names,
+            },
+        };
+        Ok(InlinePipeline::new(
+            Box::new(head),
+            cx,
+            outputs,
+            stage_shared,
+            thread_stats,
+            max_batch,
+        ))
+    }
+
+    /// Checks the configuration and plans the threads (all fused on one when `inline`
+    /// gives the reserved output length).
+    fn prepare(mut self, inline: Option<usize>) -> Result<Prepared<C>, BuildError> {
+        if inline.is_some() {
+            self.placement = Placement::Fused;
+            self.pinning = Pinning::None;
+            self.wait_overrides.clear();
+        }
         let mut problems = self.problems;
         if self.max_batch == 0 {
             problems.push(ConfigProblem::ZeroBatch);
@@ -380,22 +542,17 @@ impl<In: Event, Out: Event, C: Chain<In, Out = Out>> PipelineBuilder<In, Out, C>
             .collect();
         let thread_stats: Vec<ThreadStats> = (0..threads)
             .map(|t| ThreadStats {
-                name: format!("ebbflow-{t}"),
+                name: if inline.is_some() {
+                    "inline".to_string()
+                } else {
+                    format!("ebbflow-{t}")
+                },
                 stages: plan.groups[t].clone().collect(),
                 core: plan.cores[t],
                 wait: plan.waits[t],
             })
             .collect();
-
-        let (input_out, input_in) = link::<In>(
-            "input".to_string(),
-            configs[0].capacity,
-            configs[0].backpressure,
-            self.host_wait,
-            plan.waits[0],
-            self.max_batch,
-        );
-        let mut asm = Assembly {
+        let asm = Assembly {
             plan,
             configs,
             max_batch: self.max_batch,
@@ -407,75 +564,40 @@ impl<In: Event, Out: Event, C: Chain<In, Out = Out>> PipelineBuilder<In, Out, C>
             links: Vec::new(),
             segments: Vec::new(),
             output: None,
+            inline_outputs: inline,
         };
-        let head = self.chain.instantiate(0, &mut asm);
-        let mut bodies = asm.segments;
-        bodies.push((0, segment_body(input_in, head, true)));
-        bodies.sort_by_key(|(t, _)| *t);
-        let output_in: Inbound<Out> = *asm
-            .output
-            .expect("the chain's end creates the output ring")
-            .downcast::<Inbound<Out>>()
-            .expect("the output ring carries the chain's output type");
-        let mut links: Vec<Arc<LinkShared>> = vec![input_out.shared.clone()];
-        links.extend(asm.links);
-        links.push(output_in.shared.clone());
-
-        let mut handles = Vec::with_capacity(threads);
-        for (t, body) in bodies {
-            let cx = ThreadCx {
-                control: control.clone(),
-                current: asm.plan.groups[t].start,
-                spec: ThreadSpec {
-                    index: t,
-                    wait: asm.plan.waits[t],
-                    core: asm.plan.cores[t],
-                    names: names.clone(),
-                },
-            };
-            let spawned = std::thread::Builder::new()
-                .name(format!("ebbflow-{t}"))
-                .spawn(move || body(cx));
-            match spawned {
-                Ok(h) => handles.push(h),
-                Err(e) => {
-                    // Threads already started see the abort and exit; their rings close.
-                    control.abort();
-                    for h in handles {
-                        let _ = h.join();
-                    }
-                    return Err(BuildError {
-                        problems: vec![ConfigProblem::SpawnFailed {
-                            thread: t,
-                            reason: e.to_string(),
-                        }],
-                    });
-                }
-            }
-        }
-        control.set_threads(handles.iter().map(|h| h.thread().clone()).collect());
-        control.set_links(links.clone());
-
-        let pipeline = Pipeline {
-            control: control.clone(),
-            handles,
-            stages: stage_shared,
-            links,
-            threads: thread_stats,
-            shutdown_timeout: self.shutdown_timeout,
-            _types: PhantomData,
-        };
-        let input = Input {
-            out: input_out,
-            control: control.clone(),
-        };
-        let output = Output {
-            inbound: output_in,
-            idler: Idler::new(self.host_wait),
+        Ok(Prepared {
+            chain: self.chain,
+            asm,
             control,
-        };
-        Ok((pipeline, input, output))
+            stage_shared,
+            names,
+            thread_stats,
+        })
     }
+}
+
+/// Every stage's counters and latency summary, as of the last fold.
+pub(crate) fn stage_snapshot(stages: &[Arc<StageShared>]) -> Vec<StageStats> {
+    stages
+        .iter()
+        .map(|s| {
+            let latency = {
+                let h = s.hist.lock().unwrap_or_else(|e| e.into_inner());
+                LatencySummary::of(&h)
+            };
+            StageStats {
+                name: s.name.clone(),
+                thread: s.thread,
+                budget: s.budget,
+                events_in: s.events_in.get(),
+                events_out: s.events_out.get(),
+                batches: s.batches.get(),
+                over_budget: s.over_budget.get(),
+                latency,
+            }
+        })
+        .collect()
 }
 
 /// A running pipeline: statistics and shutdown. Dropping it shuts down like
@@ -564,28 +686,8 @@ impl<In: Event, Out: Event> Pipeline<In, Out> {
 
 impl<In, Out> Pipeline<In, Out> {
     fn snapshot(&self, stale_threads: usize) -> PipelineStats {
-        let stages = self
-            .stages
-            .iter()
-            .map(|s| {
-                let latency = {
-                    let h = s.hist.lock().unwrap_or_else(|e| e.into_inner());
-                    LatencySummary::of(&h)
-                };
-                StageStats {
-                    name: s.name.clone(),
-                    thread: s.thread,
-                    budget: s.budget,
-                    events_in: s.events_in.get(),
-                    events_out: s.events_out.get(),
-                    batches: s.batches.get(),
-                    over_budget: s.over_budget.get(),
-                    latency,
-                }
-            })
-            .collect();
         PipelineStats {
-            stages,
+            stages: stage_snapshot(&self.stages),
             rings: self.links.iter().map(|l| l.snapshot()).collect(),
             threads: self.threads.clone(),
             stale_threads,

@@ -67,7 +67,7 @@ pub(crate) fn run_segment<T: Event, D: Downstream<T>>(
     control.acks[spec.index].store(u64::MAX, Ordering::Release);
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

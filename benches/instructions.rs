@@ -1,0 +1,474 @@
+//! Instruction counts per event, measured with `valgrind --tool=callgrind`: the CI gate on
+//! the hot paths' cost.
+//!
+//! ```text
+//! cargo bench --bench instructions                 # measure and check against the baseline
+//! cargo bench --bench instructions -- --bless      # measure and rewrite the baseline
+//! cargo bench --bench instructions -- flow_trading # only workloads whose name contains this
+//! ```
+//!
+//! Wall time on a shared 2-vCPU VM moves by 1.5× between runs; instruction counts do not:
+//! callgrind counts the same total for the same binary and input whatever else the machine
+//! is doing. Every workload runs on one thread (the flow's stages through
+//! [`InlinePipeline`](ebbflow::engine::InlinePipeline)), so no spinning peer thread adds
+//! instructions that depend on scheduling. For each workload this binary re-runs itself
+//! under callgrind with collection switched on only inside [`measured`], after a warm-up,
+//! and divides by the events the window processed. Peers (a `serde_json` decode, a
+//! `BufWriter` append, a pass-through chain) run in the same way, so ratios come from the
+//! same run.
+//!
+//! The baseline (`benches/instructions.baseline`) holds instructions per event; a
+//! workload of ours (not a peer) more than [`TOLERANCE`] above its baseline fails the run. The tolerance is wide
+//! because libc picks its `memcpy` variant by CPU, so a CI machine of another family may
+//! count somewhat differently for the same code (the child runs with `rep movsb` turned
+//! off through `GLIBC_TUNABLES`, which removes the largest such difference: callgrind
+//! counts a `rep movsb` once per byte). Without
+//! `--bench` (as `cargo test --all-targets` runs it) each workload runs natively once, as
+//! a smoke test of the workloads themselves.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use ebbflow::engine::{Emitter, InlinePipeline, PipelineBuilder, Stage, Timing};
+use ebbflow::flow::assembly::{default_reactor, FlowConfig, STAGE_NAMES};
+use ebbflow::flow::bitactor::{BitActor, RuleSet};
+use ebbflow::flow::commands::CommandDesk;
+use ebbflow::flow::distribution::{Distribution, Sharded};
+use ebbflow::flow::journaling::JournalingStage;
+use ebbflow::flow::notify::{NotifyStage, Publish, Shared};
+use ebbflow::flow::resources::{ResourcesStage, SnapshotSlot};
+use ebbflow::flow::stages::{BitActorStage, ReactorStage, SchemaStage, TurtleStage, TyperStage};
+use ebbflow::flow::Item;
+use ebbflow::journal::{Durability, Journal, JournalConfig};
+use ebbflow::sources::gen::k8s::{ClusterConfig, ClusterGenerator};
+use ebbflow::sources::gen::trading::{TradingConfig, TradingGenerator};
+use ebbflow::sources::gen::Generator;
+use ebbflow::sources::intern::Interner;
+use ebbflow::sources::k8s::WatchDecoder;
+use ebbflow::sources::record::Record;
+
+/// How far above its baseline a workload may count before the run fails.
+const TOLERANCE: f64 = 0.25;
+const BASELINE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/instructions.baseline");
+const RULES: &str = include_str!("../examples/rules/default.rules");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/k8s/");
+
+/// A workload: built and warmed up outside the window; `run` processes `events` events
+/// inside it.
+struct Workload {
+    name: &'static str,
+    what: &'static str,
+    events: u64,
+    run: Box<dyn FnMut()>,
+}
+
+/// Everything between entering and leaving this function is counted (callgrind
+/// `--toggle-collect`); nothing else is.
+#[inline(never)]
+fn measured(run: &mut dyn FnMut()) {
+    run();
+}
+
+/// Counts messages; never allocates.
+struct NullSink(u64);
+impl Publish for NullSink {
+    fn publish(&mut self, _topic: &str, _event: &str, payload: &[u8]) -> bool {
+        self.0 += payload.len() as u64;
+        true
+    }
+}
+
+/// The nine reverse-flow stages, as `ReverseFlow::start` chains them, on this thread.
+fn inline_flow(scenario: &'static str, interner: &mut Interner) -> InlinePipeline<Item, Item> {
+    let mut cfg = FlowConfig::new(scenario, RuleSet::parse(RULES).unwrap());
+    cfg.store_capacity = 1 << 14;
+    cfg.actor.capacity_log2 = 14;
+    cfg.reactor_timing = ebbflow::flow::reactor::Timing::Off;
+    let shared = Arc::new(Shared::default());
+    let desk = Arc::new(CommandDesk::new());
+    let snapshots = SnapshotSlot::with_capacity(cfg.store_capacity);
+    let actor = BitActor::compile_with(&cfg.rules, interner, cfg.actor).unwrap();
+    let catalog = actor.catalog().clone();
+    let (journaling, _, _) = JournalingStage::new(None);
+    let notify = NotifyStage::new(
+        Box::new(NullSink(0)),
+        interner.resolver(),
+        Some(Arc::new(catalog)),
+        snapshots.clone(),
+        shared.clone(),
+        desk,
+        cfg.notify.clone(),
+    );
+    PipelineBuilder::<Item>::new()
+        .stage(STAGE_NAMES[0], journaling)
+        .stage(
+            STAGE_NAMES[1],
+            ReactorStage::new(default_reactor(&cfg).unwrap()),
+        )
+        .stage(
+            STAGE_NAMES[2],
+            ResourcesStage::new(cfg.store_capacity, snapshots),
+        )
+        .stage(STAGE_NAMES[3], Distribution::new(1))
+        .stage(
+            STAGE_NAMES[4],
+            Sharded::<_, 8>::new(vec![BitActorStage::new(actor)]),
+        )
+        .stage(STAGE_NAMES[5], SchemaStage::new(shared.clone()))
+        .stage(STAGE_NAMES[6], TurtleStage::new(shared.clone()))
+        .stage(STAGE_NAMES[7], TyperStage::new(shared))
+        .stage(STAGE_NAMES[8], notify)
+        .max_batch(cfg.max_batch)
+        .timing(Timing::PerBatch)
+        .build_inline()
+        .unwrap()
+}
+
+/// Runs the records through `flow` in host-sized batches; returns how many came out.
+fn push(flow: &mut InlinePipeline<Item, Item>, items: &[Item]) -> u64 {
+    let mut out = 0u64;
+    for chunk in items.chunks(64) {
+        flow.process(chunk, |o| out += o.len() as u64).unwrap();
+    }
+    out
+}
+
+fn flow_workload(
+    name: &'static str,
+    what: &'static str,
+    scenario: &'static str,
+    records: Vec<Record>,
+    interner: &mut Interner,
+) -> Workload {
+    let (warm, window) = records.split_at(records.len() / 2);
+    let warm: Vec<Item> = warm.iter().map(|r| Item::from_record(*r)).collect();
+    let window: Vec<Item> = window.iter().map(|r| Item::from_record(*r)).collect();
+    let mut flow = inline_flow(scenario, interner);
+    push(&mut flow, &warm);
+    Workload {
+        name,
+        what,
+        events: window.len() as u64,
+        run: Box::new(move || {
+            black_box(push(&mut flow, &window));
+        }),
+    }
+}
+
+/// Passes items on unchanged: the engine's own cost per stage.
+struct Pass;
+impl Stage for Pass {
+    type In = Item;
+    type Out = Item;
+    #[inline]
+    fn process(&mut self, i: Item, out: &mut Emitter<Item>) {
+        out.emit(i);
+    }
+}
+
+fn trading_records(n: usize) -> (Vec<Record>, TradingGenerator) {
+    let mut g = TradingGenerator::new(TradingConfig::default());
+    ((0..n).map(|_| g.next_record()).collect(), g)
+}
+
+fn k8s_records(n: usize) -> (Vec<Record>, ClusterGenerator) {
+    let mut g = ClusterGenerator::new(ClusterConfig::default());
+    ((0..n).map(|_| g.next_record()).collect(), g)
+}
+
+/// The apiserver's NDJSON watch body from a k8s-openapi replay file, repeated.
+fn watch_body(repeat: usize) -> (String, u64) {
+    let text = std::fs::read_to_string(format!(
+        "{FIXTURES}k8s-openapi__v1-36__watch_event-watch_pods.json"
+    ))
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let body = v[0]["response_body"].as_str().unwrap().repeat(repeat);
+    let n = body.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+    (body, n)
+}
+
+fn workloads(quick: bool) -> Vec<Workload> {
+    let n = if quick { 4_096 } else { 131_072 };
+    let mut all = Vec::new();
+
+    let (recs, mut g) = trading_records(2 * n);
+    all.push(flow_workload(
+        "flow_trading",
+        "9 flow stages, trading ticks (inline)",
+        "financial_trading_platform",
+        recs,
+        g.decoder_mut().interner_mut(),
+    ));
+    let (recs, mut g) = k8s_records(2 * n);
+    all.push(flow_workload(
+        "flow_k8s",
+        "9 flow stages, k8s changes (inline)",
+        "enterprise_k8s_cluster",
+        recs,
+        g.interner_mut(),
+    ));
+
+    let items: Vec<Item> = trading_records(n)
+        .0
+        .iter()
+        .map(|r| Item::from_record(*r))
+        .collect();
+    let mut pass = PipelineBuilder::<Item>::new()
+        .stage("p0", Pass)
+        .stage("p1", Pass)
+        .stage("p2", Pass)
+        .stage("p3", Pass)
+        .stage("p4", Pass)
+        .stage("p5", Pass)
+        .stage("p6", Pass)
+        .stage("p7", Pass)
+        .stage("p8", Pass)
+        .timing(Timing::PerBatch)
+        .build_inline()
+        .unwrap();
+    push(&mut pass, &items);
+    all.push(Workload {
+        name: "engine_9_pass",
+        what: "9 pass-through stages, 256-byte items (inline)",
+        events: n as u64,
+        run: Box::new(move || {
+            black_box(push(&mut pass, &items));
+        }),
+    });
+
+    let (body, lines) = watch_body(if quick { 2 } else { 40 });
+    let mut decoder = WatchDecoder::default();
+    decoder.decode_lines(body.as_bytes(), |_, r| {
+        black_box(r.ok());
+    });
+    let body2 = body.clone();
+    all.push(Workload {
+        name: "k8s_decode",
+        what: "apiserver watch lines → records",
+        events: lines,
+        run: Box::new(move || {
+            decoder.decode_lines(body.as_bytes(), |_, r| {
+                black_box(r.ok());
+            });
+        }),
+    });
+    all.push(Workload {
+        name: "k8s_decode_serde_json",
+        what: "peer: the same lines → serde_json::Value",
+        events: lines,
+        run: Box::new(move || {
+            for line in body2.lines().filter(|l| !l.trim().is_empty()) {
+                black_box(serde_json::from_str::<serde_json::Value>(line).unwrap());
+            }
+        }),
+    });
+
+    let dir = journal_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = JournalConfig {
+        durability: Durability::Os,
+        ..JournalConfig::default()
+    };
+    let mut journal = Journal::open(&dir, config).unwrap();
+    let recs = trading_records(n).0;
+    for r in &recs {
+        journal.append(r).unwrap();
+    }
+    let recs2 = recs.clone();
+    all.push(Workload {
+        name: "journal_append",
+        what: "journal append, Os durability (mmap)",
+        events: n as u64,
+        run: Box::new(move || {
+            for r in &recs {
+                black_box(journal.append(r).unwrap());
+            }
+        }),
+    });
+    let path = dir.join("bufwriter.bin");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    all.push(Workload {
+        name: "journal_append_bufwriter",
+        what: "peer: the same records, length + bytes into a BufWriter<File>",
+        events: n as u64,
+        run: Box::new(move || {
+            for r in &recs2 {
+                let bytes = record_bytes(r);
+                file.write_all(&(bytes.len() as u32).to_le_bytes()).unwrap();
+                file.write_all(bytes).unwrap();
+            }
+            file.flush().unwrap();
+        }),
+    });
+    all
+}
+
+/// Where the journal workloads write (removed when the run ends).
+fn journal_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("ebbflow-instr-journal-{}", std::process::id()))
+}
+
+/// A record's bytes (it is plain old data).
+fn record_bytes(r: &Record) -> &[u8] {
+    // SAFETY: `Record` is `Copy`, `repr(C)` plain data with no pointers; reading its
+    // `size_of` bytes through a `u8` slice of the same lifetime is sound (padding bytes
+    // are only copied, never interpreted).
+    unsafe {
+        std::slice::from_raw_parts(
+            (r as *const Record).cast::<u8>(),
+            std::mem::size_of::<Record>(),
+        )
+    }
+}
+
+fn read_baseline() -> Vec<(String, f64)> {
+    std::fs::read_to_string(BASELINE)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            Some((parts.next()?.to_string(), parts.next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Runs one workload under callgrind; returns the instructions counted inside the window
+/// and the events the window processed.
+fn count(exe: &Path, name: &str, out_dir: &Path) -> Result<(u64, u64), String> {
+    let out = out_dir.join(format!("callgrind.{name}.out"));
+    let status = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg("--collect-atstart=no")
+        .arg("--toggle-collect=instructions::measured")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(exe)
+        .arg("--workload")
+        .arg(name)
+        // libc's memcpy uses `rep movsb` above a CPU-dependent size, and callgrind counts
+        // one instruction per byte moved that way: keep it off so that counts depend on
+        // the code, not on which CPU family ran it.
+        .env(
+            "GLIBC_TUNABLES",
+            "glibc.cpu.x86_rep_movsb_threshold=1073741824",
+        )
+        .output()
+        .map_err(|e| format!("cannot start valgrind: {e} (install the `valgrind` package)"))?;
+    if !status.status.success() {
+        return Err(format!(
+            "{name}: callgrind run failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        ));
+    }
+    let events = String::from_utf8_lossy(&status.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        .ok_or_else(|| format!("{name}: the child did not say how many events it ran"))?;
+    let text = std::fs::read_to_string(&out).map_err(|e| format!("{name}: {e}"))?;
+    let total = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("totals:")
+                .or_else(|| l.strip_prefix("summary:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("{name}: no totals in {}", out.display()))?;
+    Ok((total, events))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--workload") {
+        // Child: build everything, then run the one workload inside the window.
+        let name = &args[i + 1];
+        let mut all = workloads(false);
+        let w = all
+            .iter_mut()
+            .find(|w| w.name == name)
+            .expect("known workload");
+        measured(&mut w.run);
+        println!("{} {}", w.name, w.events);
+        drop(all);
+        let _ = std::fs::remove_dir_all(journal_dir());
+        return;
+    }
+    let bench = args.iter().any(|a| a == "--bench");
+    if !bench {
+        // `cargo test --all-targets`: each workload once, natively, small.
+        for mut w in workloads(true) {
+            assert!(w.events > 0, "{}: no events", w.name);
+            (w.run)();
+            println!("{}: ran {} events", w.name, w.events);
+        }
+        let _ = std::fs::remove_dir_all(journal_dir());
+        return;
+    }
+    let bless = args.iter().any(|a| a == "--bless");
+    let filter: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let exe = std::env::current_exe().unwrap();
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("instructions");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let baseline = read_baseline();
+    let mut results = Vec::new();
+    let mut failed = Vec::new();
+    let names: Vec<(&str, &str)> = workloads(true).iter().map(|w| (w.name, w.what)).collect();
+    let _ = std::fs::remove_dir_all(journal_dir());
+    for (name, what) in names {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let (total, events) = match count(&exe, name, &out_dir) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        };
+        let per = total as f64 / events as f64;
+        let base = baseline.iter().find(|(n, _)| n == name).map(|(_, b)| *b);
+        // Peers are measured for the ratios, not gated: their code is not ours.
+        let peer = what.starts_with("peer:");
+        let verdict = match base {
+            Some(b) if per > b * (1.0 + TOLERANCE) && !peer => {
+                failed.push(name);
+                format!("REGRESSED: {:+.1}% over {b:.0}", (per / b - 1.0) * 100.0)
+            }
+            Some(b) => format!("ok ({:+.1}% vs {b:.0})", (per / b - 1.0) * 100.0),
+            None => "no baseline".to_string(),
+        };
+        println!("{name:<26} {per:>10.1} instructions/event  {verdict}  — {what}");
+        results.push((name, per));
+    }
+    let ratio = |a: &str, b: &str| {
+        let get = |n: &str| results.iter().find(|(x, _)| *x == n).map(|(_, v)| *v);
+        Some((get(a)?, get(b)?))
+    };
+    if let Some((a, b)) = ratio("k8s_decode", "k8s_decode_serde_json") {
+        println!("k8s decode: serde_json ÷ ebbflow = {:.2}×", b / a);
+    }
+    if let Some((a, b)) = ratio("journal_append", "journal_append_bufwriter") {
+        println!("journal append: BufWriter ÷ journal = {:.2}×", b / a);
+    }
+    if let Some((a, b)) = ratio("flow_trading", "engine_9_pass") {
+        println!("flow trading ÷ 9 pass stages = {:.2}×", a / b);
+    }
+    if bless {
+        let mut text = String::from(
+            "# Instructions per event (callgrind), written by\n\
+             # `cargo bench --bench instructions -- --bless`. A workload more than 25% above\n\
+             # its line fails `cargo bench --bench instructions`.\n",
+        );
+        for (name, per) in &results {
+            text.push_str(&format!("{name} {per:.0}\n"));
+        }
+        std::fs::write(BASELINE, text).unwrap();
+        println!("baseline written to {BASELINE}");
+    } else if !failed.is_empty() {
+        eprintln!("instruction count regressions: {failed:?}");
+        std::process::exit(1);
+    }
+}
