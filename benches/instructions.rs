@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use ebbflow::engine::{Emitter, InlinePipeline, PipelineBuilder, Stage, Timing};
+use ebbflow::engine::{Emitter, InPlace, InlinePipeline, PipelineBuilder, Stage, Timing};
 use ebbflow::flow::assembly::{default_reactor, FlowConfig, STAGE_NAMES};
 use ebbflow::flow::bitactor::{BitActor, RuleSet};
 use ebbflow::flow::commands::CommandDesk;
@@ -169,6 +169,22 @@ impl Stage for Pass {
     }
 }
 
+/// Passes items on where they lie (`Stage::IN_PLACE`).
+struct PassInPlace;
+impl Stage for PassInPlace {
+    type In = Item;
+    type Out = Item;
+    const IN_PLACE: bool = true;
+    #[inline]
+    fn process(&mut self, i: Item, out: &mut Emitter<Item>) {
+        out.emit(i);
+    }
+    #[inline]
+    fn process_in_place(&mut self, _batch: &mut InPlace<'_, Item>) -> bool {
+        true
+    }
+}
+
 fn trading_records(n: usize) -> (Vec<Record>, TradingGenerator) {
     let mut g = TradingGenerator::new(TradingConfig::default());
     ((0..n).map(|_| g.next_record()).collect(), g)
@@ -231,12 +247,35 @@ fn workloads(quick: bool) -> Vec<Workload> {
         .build_inline()
         .unwrap();
     push(&mut pass, &items);
+    let mut in_place = PipelineBuilder::<Item>::new()
+        .stage("p0", PassInPlace)
+        .stage("p1", PassInPlace)
+        .stage("p2", PassInPlace)
+        .stage("p3", PassInPlace)
+        .stage("p4", PassInPlace)
+        .stage("p5", PassInPlace)
+        .stage("p6", PassInPlace)
+        .stage("p7", PassInPlace)
+        .stage("p8", PassInPlace)
+        .timing(Timing::PerBatch)
+        .build_inline()
+        .unwrap();
+    push(&mut in_place, &items);
+    let items2 = items.clone();
     all.push(Workload {
         name: "engine_9_pass",
         what: "9 pass-through stages, 256-byte items (inline)",
         events: n as u64,
         run: Box::new(move || {
             black_box(push(&mut pass, &items));
+        }),
+    });
+    all.push(Workload {
+        name: "engine_9_pass_in_place",
+        what: "the same 9 stages working in place (inline)",
+        events: n as u64,
+        run: Box::new(move || {
+            black_box(push(&mut in_place, &items2));
         }),
     });
 

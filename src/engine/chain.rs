@@ -7,13 +7,13 @@
 //! fuses them, a ring to another thread otherwise. The hop's variant is fixed at build
 //! time, so its branch is perfectly predicted, and nothing on the path is `dyn`.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::sync::{Arc, Mutex};
 
 use super::control::{Control, Halt};
 use super::placement::Plan;
 use super::ring::{link, Backpressure, Inbound, LinkShared, Outbound};
-use super::stage::{Emitter, Event, Stage};
+use super::stage::{Emitter, Event, InPlace, Stage};
 use super::stats::{StageMeter, StageShared};
 use super::wait::WaitStrategy;
 use super::Timing;
@@ -74,6 +74,12 @@ pub struct ThreadCx {
 pub trait Downstream<T>: Send + 'static {
     /// Processes (or forwards) a batch.
     fn accept(&mut self, batch: &[T], cx: &mut ThreadCx) -> Result<(), Halt>;
+    /// Processes a batch held in a buffer the caller owns and clears afterwards: a fused
+    /// in-place stage works on it where it lies (see [`Stage::process_in_place`]).
+    #[inline(always)]
+    fn accept_owned(&mut self, batch: &mut Vec<T>, cx: &mut ThreadCx) -> Result<(), Halt> {
+        self.accept(batch, cx)
+    }
     /// Folds the histograms of this thread's stages into the shared ones. False if a
     /// reader held a lock; retry later.
     fn publish(&mut self) -> bool;
@@ -91,6 +97,8 @@ pub trait Downstream<T>: Send + 'static {
 pub struct Node<S: Stage, D> {
     stage: S,
     emitter: Emitter<S::Out>,
+    /// An in-place stage fed a borrowed slice (from a ring) copies it here first.
+    scratch: Vec<S::In>,
     meter: StageMeter,
     index: usize,
     max_batch: usize,
@@ -100,14 +108,26 @@ pub struct Node<S: Stage, D> {
 impl<S: Stage, D: Downstream<S::Out>> Downstream<S::In> for Node<S, D> {
     #[inline]
     fn accept(&mut self, batch: &[S::In], cx: &mut ThreadCx) -> Result<(), Halt> {
-        // A fused predecessor with fan-out > 1 can hand over more than `max_batch` events;
-        // the emitter is sized for `max_batch` inputs, so split.
-        if batch.len() <= self.max_batch {
-            self.accept_batch(batch, cx)
+        if self.works_in_place() {
+            let mut scratch = std::mem::take(&mut self.scratch);
+            let r = batch.chunks(self.max_batch).try_for_each(|chunk| {
+                scratch.clear();
+                scratch.extend_from_slice(chunk);
+                self.in_place(&mut scratch, cx)
+            });
+            scratch.clear();
+            self.scratch = scratch;
+            return r;
+        }
+        self.copying(batch, cx)
+    }
+
+    #[inline]
+    fn accept_owned(&mut self, batch: &mut Vec<S::In>, cx: &mut ThreadCx) -> Result<(), Halt> {
+        if self.works_in_place() {
+            self.in_place(batch, cx)
         } else {
-            batch
-                .chunks(self.max_batch)
-                .try_for_each(|chunk| self.accept_batch(chunk, cx))
+            self.copying(batch, cx)
         }
     }
 
@@ -134,7 +154,7 @@ impl<S: Stage, D: Downstream<S::Out>> Downstream<S::In> for Node<S, D> {
             }
             if !self.emitter.is_empty() {
                 let n = self.emitter.len() as u64;
-                let r = self.down.accept(self.emitter.as_slice(), cx);
+                let r = self.down.accept_owned(self.emitter.buf_mut(), cx);
                 self.emitter.clear();
                 self.meter.count(0, n, 0);
                 r?;
@@ -148,6 +168,69 @@ impl<S: Stage, D: Downstream<S::Out>> Downstream<S::In> for Node<S, D> {
 }
 
 impl<S: Stage, D: Downstream<S::Out>> Node<S, D> {
+    /// Whether batches go to [`Stage::process_in_place`]: the stage asks for it, its output
+    /// type is its input type, and timing is not per event (which times each `process`).
+    #[inline(always)]
+    fn works_in_place(&self) -> bool {
+        S::IN_PLACE
+            && TypeId::of::<S::In>() == TypeId::of::<S::Out>()
+            && self.meter.timing() != Timing::PerEvent
+    }
+
+    /// The copying path: `process_batch` into the emitter, in batches of `max_batch`.
+    #[inline]
+    fn copying(&mut self, batch: &[S::In], cx: &mut ThreadCx) -> Result<(), Halt> {
+        // A fused predecessor with fan-out > 1 can hand over more than `max_batch` events;
+        // the emitter is sized for `max_batch` inputs, so split.
+        if batch.len() <= self.max_batch {
+            self.accept_batch(batch, cx)
+        } else {
+            batch
+                .chunks(self.max_batch)
+                .try_for_each(|chunk| self.accept_batch(chunk, cx))
+        }
+    }
+
+    /// The in-place path: the stage changes `batch` where it lies, which then goes on
+    /// (followed by what `end_of_batch` emitted). A batch the stage declines takes the
+    /// copying path.
+    #[inline]
+    fn in_place(&mut self, batch: &mut Vec<S::In>, cx: &mut ThreadCx) -> Result<(), Halt> {
+        cx.current = self.index;
+        let n = batch.len() as u64;
+        let timed = self.meter.time_this_batch();
+        let t0 = if timed { self.meter.now() } else { 0 };
+        if !self.stage.process_in_place(&mut InPlace::new(batch)) {
+            return self.copying(batch, cx);
+        }
+        self.stage.end_of_batch(&mut self.emitter);
+        if self.emitter.overflowed() {
+            return Err(Halt::Overflow(self.index));
+        }
+        let out = (batch as &mut dyn Any)
+            .downcast_mut::<Vec<S::Out>>()
+            .expect("works_in_place checked that In is Out");
+        let emitted = (out.len() + self.emitter.len()) as u64;
+        let t1 = (timed && !self.down.hands_to_ring()).then(|| self.meter.now());
+        let mut result = if out.is_empty() {
+            Ok(())
+        } else {
+            self.down.accept_owned(out, cx)
+        };
+        if result.is_ok() && !self.emitter.is_empty() {
+            result = self.down.accept_owned(self.emitter.buf_mut(), cx);
+        }
+        self.emitter.clear();
+        let over = if timed {
+            let t1 = t1.unwrap_or_else(|| self.meter.now());
+            self.meter.record_batch(t1.wrapping_sub(t0), n)
+        } else {
+            0
+        };
+        self.meter.count(n, emitted, over);
+        result
+    }
+
     #[inline]
     fn accept_batch(&mut self, batch: &[S::In], cx: &mut ThreadCx) -> Result<(), Halt> {
         cx.current = self.index;
@@ -185,7 +268,7 @@ impl<S: Stage, D: Downstream<S::Out>> Node<S, D> {
         let result = if emitted == 0 {
             Ok(())
         } else {
-            let r = self.down.accept(self.emitter.as_slice(), cx);
+            let r = self.down.accept_owned(self.emitter.buf_mut(), cx);
             self.emitter.clear();
             r
         };
@@ -213,6 +296,14 @@ impl<T: Event, N: Downstream<T>> Downstream<T> for Hop<T, N> {
     fn accept(&mut self, batch: &[T], cx: &mut ThreadCx) -> Result<(), Halt> {
         match self {
             Hop::Fused(next) => next.accept(batch, cx),
+            Hop::Ring(out) => out.push_slice(batch, &cx.control),
+        }
+    }
+
+    #[inline(always)]
+    fn accept_owned(&mut self, batch: &mut Vec<T>, cx: &mut ThreadCx) -> Result<(), Halt> {
+        match self {
+            Hop::Fused(next) => next.accept_owned(batch, cx),
             Hop::Ring(out) => out.push_slice(batch, &cx.control),
         }
     }
@@ -353,10 +444,16 @@ impl<S: Stage, R: Continuation<S::Out>> Chain<S::In> for Then<S, R> {
         let shared = asm.stage_shared[at].clone();
         let meter = StageMeter::new(shared, asm.timing);
         let emitter = Emitter::with_capacity((asm.max_batch + 1) * S::MAX_FANOUT.max(1));
+        let scratch = if S::IN_PLACE {
+            Vec::with_capacity(asm.max_batch)
+        } else {
+            Vec::new()
+        };
         let down = self.rest.instantiate_after(at, asm);
         Node {
             stage: self.stage,
             emitter,
+            scratch,
             meter,
             index: at,
             max_batch: asm.max_batch,

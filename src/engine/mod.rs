@@ -36,7 +36,7 @@ pub use pipeline::{
 };
 pub use placement::{CoreSet, Pinning, Placement};
 pub use ring::Backpressure;
-pub use stage::{Emitter, Event, Stage};
+pub use stage::{Emitter, Event, InPlace, Stage};
 pub use stats::{LatencySummary, PipelineStats, RingStats, StageStats, ThreadStats};
 pub use wait::WaitStrategy;
 

@@ -47,6 +47,26 @@ pub trait Stage: Send + 'static {
         }
     }
 
+    /// Whether [`process_in_place`](Stage::process_in_place) may be called. Honoured only
+    /// when `Out` is `In`; the engine then hands the stage the previous stage's output
+    /// buffer instead of copying every event into this stage's emitter.
+    const IN_PLACE: bool = false;
+
+    /// Works on a batch where it lies: change events, drop them
+    /// ([`InPlace::retain_mut`]), never add any (add from
+    /// [`end_of_batch`](Stage::end_of_batch), which still gets an emitter). Called instead
+    /// of [`process_batch`](Stage::process_batch) when [`IN_PLACE`](Stage::IN_PLACE) is set
+    /// and the stage's output type is its input type, whenever the events already sit in
+    /// a buffer the engine owns (the output of a stage fused before this one).
+    ///
+    /// Returns `false`, having changed nothing, to have this batch processed by
+    /// `process_batch` instead (a batch the stage cannot handle in place). The default
+    /// declines every batch.
+    #[inline]
+    fn process_in_place(&mut self, _batch: &mut InPlace<'_, Self::In>) -> bool {
+        false
+    }
+
     /// Called once after each batch. The default emits nothing.
     #[inline]
     fn end_of_batch(&mut self, _out: &mut Emitter<Self::Out>) {}
@@ -59,6 +79,54 @@ pub trait Stage: Send + 'static {
     #[inline]
     fn on_close(&mut self, _out: &mut Emitter<Self::Out>) -> bool {
         false
+    }
+}
+
+/// A batch handed to [`Stage::process_in_place`]: its events can be changed, reordered
+/// or dropped, but not added to (the buffer's capacity belongs to the stage before).
+pub struct InPlace<'a, T> {
+    events: &'a mut Vec<T>,
+}
+
+impl<'a, T> InPlace<'a, T> {
+    pub(crate) fn new(events: &'a mut Vec<T>) -> Self {
+        InPlace { events }
+    }
+
+    /// The events, to change where they lie.
+    #[inline(always)]
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        self.events
+    }
+
+    /// The events.
+    #[inline(always)]
+    pub fn as_slice(&self) -> &[T] {
+        self.events
+    }
+
+    /// Keeps the events for which `keep` returns true (it may change them too), in order.
+    #[inline]
+    pub fn retain_mut(&mut self, keep: impl FnMut(&mut T) -> bool) {
+        self.events.retain_mut(keep);
+    }
+
+    /// Drops every event (a stage that consumes its input, such as a sink).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.events.clear();
+    }
+
+    /// How many events the batch holds.
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether the batch is empty.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
     }
 }
 
@@ -134,6 +202,12 @@ impl<T: Event> Emitter<T> {
     #[inline(always)]
     pub(crate) fn clear(&mut self) {
         self.buf.clear();
+    }
+
+    /// The buffer itself, for a fused in-place stage to work on.
+    #[inline(always)]
+    pub(crate) fn buf_mut(&mut self) -> &mut Vec<T> {
+        &mut self.buf
     }
 
     #[inline(always)]

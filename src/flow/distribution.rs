@@ -12,7 +12,7 @@
 //! the wrapper is one direct call: it costs what the wrapped stage costs, and fusing it
 //! costs no ring hop at all.
 
-use crate::engine::{Emitter, Stage};
+use crate::engine::{Emitter, InPlace, Stage};
 use crate::flow::item::{Item, What};
 
 /// Most shards a [`Sharded`] stage may hold (the shard id is a `u8`).
@@ -51,16 +51,30 @@ impl Distribution {
     }
 }
 
-impl Stage for Distribution {
-    type In = Item;
-    type Out = Item;
-
-    #[inline]
-    fn process(&mut self, mut item: Item, out: &mut Emitter<Item>) {
+impl Distribution {
+    #[inline(always)]
+    fn assign(&self, item: &mut Item) {
         if matches!(item.header.what, What::Record | What::Step) {
             item.header.shard = shard_of(item.record.key, self.shards) as u8;
         }
+    }
+}
+
+impl Stage for Distribution {
+    type In = Item;
+    type Out = Item;
+    const IN_PLACE: bool = true;
+
+    #[inline]
+    fn process(&mut self, mut item: Item, out: &mut Emitter<Item>) {
+        self.assign(&mut item);
         out.emit(item);
+    }
+
+    #[inline]
+    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+        batch.as_mut_slice().iter_mut().for_each(|i| self.assign(i));
+        true
     }
 }
 
@@ -107,6 +121,14 @@ impl<S: Stage<In = Item, Out = Item>, const MAX: usize> Stage for Sharded<S, MAX
     type In = Item;
     type Out = Item;
     const MAX_FANOUT: usize = S::MAX_FANOUT * MAX;
+    const IN_PLACE: bool = S::IN_PLACE;
+
+    /// One shard works in place if its stage does; several take the copying path (items
+    /// without a key reach every shard, and only shard 0's outputs are kept).
+    #[inline]
+    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+        self.shards.len() == 1 && self.shards[0].process_in_place(batch)
+    }
 
     #[inline]
     fn process(&mut self, item: Item, out: &mut Emitter<Item>) {

@@ -32,7 +32,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::engine::{Clock, Emitter, PipelineStats, Stage};
+use crate::engine::{Clock, Emitter, InPlace, PipelineStats, Stage};
 use crate::flow::commands::CommandDesk;
 use crate::flow::item::{ChangeKind, Command, Item, Severity, StepState, What, CLEARED_BIT};
 use crate::flow::json;
@@ -1233,8 +1233,31 @@ impl Stage for NotifyStage {
     type In = Item;
     type Out = Item;
     const MAX_FANOUT: usize = 1;
+    const IN_PLACE: bool = true;
 
     fn process(&mut self, item: Item, _out: &mut Emitter<Item>) {
+        self.handle(&item);
+    }
+
+    /// Publishes from the items where they lie; nothing goes on (notify is the sink).
+    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+        batch.as_slice().iter().for_each(|item| self.handle(item));
+        batch.clear();
+        true
+    }
+
+    fn end_of_batch(&mut self, _out: &mut Emitter<Item>) {
+        if self.journal_events.is_some() {
+            self.publish_journal_events();
+        }
+        self.sink.flush();
+    }
+}
+
+impl NotifyStage {
+    /// Everything notify does with one item: topics, windows, replies.
+    #[inline]
+    fn handle(&mut self, item: &Item) {
         if item.header.schema_version > self.schema_version {
             self.on_schema(item.header.schema_version);
         }
@@ -1245,27 +1268,20 @@ impl Stage for NotifyStage {
                 }
                 match item.header.change {
                     ChangeKind::None => self.on_error_record(&item.record),
-                    _ => self.on_change(&item),
+                    _ => self.on_change(item),
                 }
                 if item.steps.state == StepState::Completed {
                     self.completed_chains += 1;
                     self.completed_ns += u64::from(item.steps.duration_ns);
                 }
                 if !item.hits.is_empty() {
-                    self.on_hits(&item);
+                    self.on_hits(item);
                 }
             }
-            What::Step => self.on_step(&item),
-            What::Reply => self.on_reply(&item),
+            What::Step => self.on_step(item),
+            What::Reply => self.on_reply(item),
             What::Tick => self.on_tick(item.record.ingest_ns),
             What::Command | What::Unchanged => {}
         }
-    }
-
-    fn end_of_batch(&mut self, _out: &mut Emitter<Item>) {
-        if self.journal_events.is_some() {
-            self.publish_journal_events();
-        }
-        self.sink.flush();
     }
 }

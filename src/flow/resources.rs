@@ -34,7 +34,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::engine::{Emitter, Stage};
+use crate::engine::{Emitter, InPlace, Stage};
 use crate::flow::item::{ChangeKind, Command, FieldMask, Item, What};
 use crate::flow::ReplyCode;
 use crate::sources::record::{Op, Record, MAX_FIELDS};
@@ -359,18 +359,13 @@ impl ResourcesStage {
     }
 }
 
-impl Stage for ResourcesStage {
-    type In = Item;
-    type Out = Item;
-
+impl ResourcesStage {
+    /// Applies `item` to the store; false if it changes nothing and goes no further.
+    /// A snapshot command becomes its reply.
     #[inline]
-    fn process(&mut self, mut item: Item, out: &mut Emitter<Item>) {
+    fn apply(&mut self, item: &mut Item) -> bool {
         match item.header.what {
-            What::Record => {
-                if self.store.apply(&mut item) {
-                    out.emit(item);
-                }
-            }
+            What::Record => self.store.apply(item),
             What::Command => {
                 if let Command::Snapshot { request } = item.command {
                     let count = {
@@ -389,9 +384,28 @@ impl Stage for ResourcesStage {
                         detail: count as f64,
                     };
                 }
-                out.emit(item);
+                true
             }
-            _ => out.emit(item),
+            _ => true,
         }
+    }
+}
+
+impl Stage for ResourcesStage {
+    type In = Item;
+    type Out = Item;
+    const IN_PLACE: bool = true;
+
+    #[inline]
+    fn process(&mut self, mut item: Item, out: &mut Emitter<Item>) {
+        if self.apply(&mut item) {
+            out.emit(item);
+        }
+    }
+
+    #[inline]
+    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+        batch.retain_mut(|item| self.apply(item));
+        true
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::engine::{Clock, Emitter, Stage};
+use crate::engine::{Clock, Emitter, InPlace, Stage};
 use crate::flow::bitactor::BitActor;
 use crate::flow::item::{ChangeKind, Item, What};
 use crate::flow::notify::Shared;
@@ -104,6 +104,15 @@ impl Stage for BitActorStage {
         let batch = out.emit_slice(inputs);
         self.actor.process(batch);
     }
+
+    const IN_PLACE: bool = true;
+
+    /// Rules and commands where the items lie (no copy at all).
+    #[inline]
+    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+        self.actor.process(batch.as_mut_slice());
+        true
+    }
 }
 
 /// The schema stage: folds every change into the inferred schema and stamps the schema
@@ -130,12 +139,10 @@ fn short_version(v: u64) -> u32 {
     v.min(u64::from(u32::MAX)) as u32
 }
 
-impl Stage for SchemaStage {
-    type In = Item;
-    type Out = Item;
-
+impl SchemaStage {
+    /// Folds `item` into the schema (publishing a grown schema) and stamps the version.
     #[inline]
-    fn process(&mut self, mut item: Item, out: &mut Emitter<Item>) {
+    fn observe(&mut self, item: &mut Item) {
         if item.header.what == What::Record
             && item.header.change != ChangeKind::Deleted
             && self.inferer.observe(&item.record).is_some()
@@ -158,7 +165,27 @@ impl Stage for SchemaStage {
             }
         }
         item.header.schema_version = short_version(self.inferer.version());
+    }
+}
+
+impl Stage for SchemaStage {
+    type In = Item;
+    type Out = Item;
+    const IN_PLACE: bool = true;
+
+    #[inline]
+    fn process(&mut self, mut item: Item, out: &mut Emitter<Item>) {
+        self.observe(&mut item);
         out.emit(item);
+    }
+
+    #[inline]
+    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+        batch
+            .as_mut_slice()
+            .iter_mut()
+            .for_each(|i| self.observe(i));
+        true
     }
 }
 
@@ -177,12 +204,10 @@ pub struct SchemaArtifactStage<G> {
     part: G,
 }
 
-impl<G: OnSchemaGrowth> Stage for SchemaArtifactStage<G> {
-    type In = Item;
-    type Out = Item;
-
+impl<G: OnSchemaGrowth> SchemaArtifactStage<G> {
+    /// Regenerates the artifacts when `item` carries a newer schema version.
     #[inline]
-    fn process(&mut self, item: Item, out: &mut Emitter<Item>) {
+    fn observe(&mut self, item: &Item) {
         if item.header.schema_version > self.seen {
             self.seen = item.header.schema_version;
             if let Some(schema) = current_schema(&self.shared) {
@@ -195,7 +220,24 @@ impl<G: OnSchemaGrowth> Stage for SchemaArtifactStage<G> {
                 self.part.regenerate(&schema, &previous, &self.shared);
             }
         }
+    }
+}
+
+impl<G: OnSchemaGrowth> Stage for SchemaArtifactStage<G> {
+    type In = Item;
+    type Out = Item;
+    const IN_PLACE: bool = true;
+
+    #[inline]
+    fn process(&mut self, item: Item, out: &mut Emitter<Item>) {
+        self.observe(&item);
         out.emit(item);
+    }
+
+    #[inline]
+    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+        batch.as_slice().iter().for_each(|i| self.observe(i));
+        true
     }
 }
 
