@@ -185,6 +185,19 @@ impl Stage for PassInPlace {
     }
 }
 
+/// Nine copies of one stage, inline, timed per batch.
+fn nine_stages<S: Stage<In = Item, Out = Item>>(
+    make: impl Fn() -> S,
+) -> InlinePipeline<Item, Item> {
+    const NAMES: [&str; 9] = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8"];
+    let b = PipelineBuilder::<Item>::new().stage(NAMES[0], make());
+    let b = b.stage(NAMES[1], make()).stage(NAMES[2], make());
+    let b = b.stage(NAMES[3], make()).stage(NAMES[4], make());
+    let b = b.stage(NAMES[5], make()).stage(NAMES[6], make());
+    let b = b.stage(NAMES[7], make()).stage(NAMES[8], make());
+    b.timing(Timing::PerBatch).build_inline().unwrap()
+}
+
 fn trading_records(n: usize) -> (Vec<Record>, TradingGenerator) {
     let mut g = TradingGenerator::new(TradingConfig::default());
     ((0..n).map(|_| g.next_record()).collect(), g)
@@ -233,33 +246,9 @@ fn workloads(quick: bool) -> Vec<Workload> {
         .iter()
         .map(|r| Item::from_record(*r))
         .collect();
-    let mut pass = PipelineBuilder::<Item>::new()
-        .stage("p0", Pass)
-        .stage("p1", Pass)
-        .stage("p2", Pass)
-        .stage("p3", Pass)
-        .stage("p4", Pass)
-        .stage("p5", Pass)
-        .stage("p6", Pass)
-        .stage("p7", Pass)
-        .stage("p8", Pass)
-        .timing(Timing::PerBatch)
-        .build_inline()
-        .unwrap();
+    let mut pass = nine_stages(|| Pass);
     push(&mut pass, &items);
-    let mut in_place = PipelineBuilder::<Item>::new()
-        .stage("p0", PassInPlace)
-        .stage("p1", PassInPlace)
-        .stage("p2", PassInPlace)
-        .stage("p3", PassInPlace)
-        .stage("p4", PassInPlace)
-        .stage("p5", PassInPlace)
-        .stage("p6", PassInPlace)
-        .stage("p7", PassInPlace)
-        .stage("p8", PassInPlace)
-        .timing(Timing::PerBatch)
-        .build_inline()
-        .unwrap();
+    let mut in_place = nine_stages(|| PassInPlace);
     push(&mut in_place, &items);
     let items2 = items.clone();
     all.push(Workload {
