@@ -24,7 +24,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ebbflow::channels::{bus, Server, ServerConfig};
+use ebbflow::channels::{bus, Server, ServerConfig, StaticDir};
 use ebbflow::engine::PipelineStats;
 use ebbflow::flow::assembly::{FlowConfig, FlowPlacement, ReverseFlow, MAX_SHARDS, STAGE_NAMES};
 use ebbflow::flow::bitactor::{RuleCatalog, RuleSet};
@@ -42,6 +42,7 @@ use ebbflow::sources::k8s::{DecodeError, Decoded, DecoderConfig, WatchDecoder};
 use ebbflow::sources::pace::{Pace, Pacer};
 use ebbflow::sources::record::{Op, Record};
 use ebbflow::sources::replay::{replay_reader, split_value, MappedFile, Split, Value};
+use ebbflow::telemetry::{Telemetry, TelemetryConfig};
 
 /// The rules used without `--rules`.
 /// Bytes of the ring from notify to the channels server (`--listen`).
@@ -127,6 +128,25 @@ SERVING AND JOURNAL:
     --journal DIR         append every input record to a journal in DIR first
                           (durability: flush every 10 ms; see docs/journal.md); with
                           --listen, clients can catch up with `state_since`
+    --static DIR          with --listen, serve DIR for every other GET (the dashboard's
+                          build, tools/dashboard/.output/public; docs/dashboard.md), so
+                          one process serves the topics and the page
+    --control FILE        test hook, checked every 50 ms: when FILE exists, run its lines
+                          and delete it: `crashloop NAME` injects Pod dashboard-probe/NAME
+                          in CrashLoopBackOff, `recover NAME` makes it ready again,
+                          `disconnect` closes every client connection (1012) (scenarios)
+
+TELEMETRY (off unless OTEL_EXPORTER_OTLP_ENDPOINT is set; docs/telemetry.md):
+    OTEL_EXPORTER_OTLP_ENDPOINT=http://HOST:PORT
+                          export sampled traces (root `reverse_flow`, one span per
+                          stage) and metrics (stage latency, events, drops, overruns,
+                          feedback signals, connections) over OTLP/HTTP protobuf
+    OTEL_SERVICE_NAME     service.name (default ebbflow)
+    OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG
+                          traceidratio (default, ratio 0.001: one record in 1000),
+                          always_on, always_off; budget breakers are traced anyway
+    OTEL_SDK_DISABLED=true
+                          off; a bad value: exit status 2
 
 OUTPUT:
     --quiet               no live view (the summary is still printed on stdout)
@@ -205,6 +225,8 @@ struct Options {
     emit_watch: Option<u64>,
     listen: Option<std::net::SocketAddr>,
     journal: Option<std::path::PathBuf>,
+    static_dir: Option<std::path::PathBuf>,
+    control: Option<std::path::PathBuf>,
     help: bool,
 }
 
@@ -263,6 +285,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, ArgErro
         emit_watch: None,
         listen: None,
         journal: None,
+        static_dir: None,
+        control: None,
         help: false,
     };
     let mut scenario_given = false;
@@ -292,6 +316,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, ArgErro
                 })?);
             }
             "--journal" => o.journal = Some(value("--journal")?.into()),
+            "--static" => o.static_dir = Some(value("--static")?.into()),
+            "--control" => o.control = Some(value("--control")?.into()),
             "--scenario" => {
                 let v = value("--scenario")?;
                 o.scenario = match v.as_str() {
@@ -613,6 +639,8 @@ struct Run {
     failed: bool,
     /// With `--listen`: the channels server and the bridge for client commands.
     serving: Option<(ebbflow::channels::Server, CommandBridge)>,
+    /// With `--control FILE`: the test hook (see [`Control`]).
+    control: Option<Control>,
 }
 
 /// Wall-clock ns since the Unix epoch (the ticks' time base).
@@ -647,6 +675,9 @@ impl Run {
                 bridge.pump(&mut self.flow);
             }
             self.flow.flush();
+            if let Some(c) = self.control.as_mut() {
+                c.poll(now, self.serving.as_ref().map(|(s, _)| s));
+            }
         }
         if now >= self.next_render {
             self.next_render = now + RENDER_EVERY;
@@ -661,6 +692,10 @@ impl Run {
 
     fn render(&mut self, now: Instant) {
         if self.view.quiet {
+            // The stats snapshot is what queues telemetry metrics; take it anyway.
+            if self.flow.telemetry().is_some() {
+                let _ = self.flow.stats();
+            }
             return;
         }
         let stats = self.flow.stats();
@@ -684,14 +719,48 @@ impl Run {
     }
 }
 
-/// Starts the flow: the one place that calls [`ReverseFlow::start_journaled`].
+/// Starts the flow: the one place that calls [`ReverseFlow::start_journaled`] (or, with
+/// telemetry, [`ReverseFlow::start_with_telemetry`]).
 fn start_flow(
     config: FlowConfig,
     interner: &mut Interner,
     sink: Box<dyn Publish>,
     journal: Option<Journal>,
+    telemetry: Option<Arc<Telemetry>>,
 ) -> Result<ReverseFlow, ebbflow::flow::assembly::FlowError> {
-    ReverseFlow::start_journaled(config, interner, sink, journal)
+    match telemetry {
+        Some(t) => ReverseFlow::start_with_telemetry(
+            config,
+            interner,
+            sink,
+            journal,
+            t,
+            Default::default(),
+        ),
+        None => ReverseFlow::start_journaled(config, interner, sink, journal),
+    }
+}
+
+/// Telemetry from the `OTEL_*` variables: `None` when no endpoint is set; a bad setting
+/// or a failure to start the exporter is exit status 2.
+fn telemetry_from_env() -> Result<Option<Arc<Telemetry>>, ExitCode> {
+    let config = TelemetryConfig::from_env().map_err(|e| {
+        eprintln!("error: telemetry: {e}");
+        ExitCode::from(2)
+    })?;
+    let Some(endpoint) = config.endpoint.clone() else {
+        return Ok(None);
+    };
+    let sampler = config.sampler;
+    let telemetry = Telemetry::start(config).map_err(|e| {
+        eprintln!("error: telemetry: {e}");
+        ExitCode::from(2)
+    })?;
+    eprintln!(
+        "telemetry: OTLP/HTTP to http://{}:{}{} (sampler {sampler:?}, budget breakers traced)",
+        endpoint.host, endpoint.port, endpoint.base_path
+    );
+    Ok(Some(Arc::new(telemetry)))
 }
 
 /// Opens the `--journal` directory (durability: flush every 10 ms).
@@ -724,7 +793,16 @@ fn build_run(
     let forward = match opts.listen {
         Some(addr) => {
             let (mut writer, reader) = bus(BUS_BYTES);
-            let config = ServerConfig::new(Some(addr), flow_topics(DEFAULT_HISTORY));
+            let mut config = ServerConfig::new(Some(addr), flow_topics(DEFAULT_HISTORY));
+            if let Some(dir) = &opts.static_dir {
+                match StaticDir::new(dir) {
+                    Ok(d) => config.static_files = Some(d),
+                    Err(e) => {
+                        eprintln!("error: --static {}: {e}", dir.display());
+                        return Err(ExitCode::from(2));
+                    }
+                }
+            }
             let s = match Server::start(config, reader) {
                 Ok(s) => s,
                 Err(e) => {
@@ -737,8 +815,13 @@ fn build_run(
             server = Some(s);
             Some(writer)
         }
+        None if opts.static_dir.is_some() => {
+            eprintln!("error: --static needs --listen");
+            return Err(ExitCode::from(2));
+        }
         None => None,
     };
+    let telemetry = telemetry_from_env()?;
     let mut flow = match start_flow(
         config,
         interner,
@@ -747,6 +830,7 @@ fn build_run(
             forward,
         }),
         journal,
+        telemetry,
     ) {
         Ok(f) => f,
         Err(e) => {
@@ -764,6 +848,21 @@ fn build_run(
             let _ = flow.finish();
             return Err(ExitCode::from(2));
         }
+    }
+    if let Some(s) = &server {
+        // With telemetry, every stats snapshot also carries the server's connections.
+        let m = s.metrics();
+        flow.add_metrics(move |snap| {
+            let open: i64 = ebbflow::channels::Transport::ALL
+                .iter()
+                .map(|t| m.connections(*t))
+                .sum();
+            snap.with_gauge("ebbflow.channels.connections", open as f64)
+                .with_counter(
+                    "ebbflow.channels.connections_accepted",
+                    m.get(ebbflow::channels::Counter::Accepted),
+                )
+        });
     }
     let serving = match server {
         Some(mut s) => {
@@ -804,6 +903,7 @@ fn build_run(
         progress: Progress::default(),
         view: View::new(opts.quiet),
         failed: false,
+        control: opts.control.clone().map(Control::new),
     })
 }
 
@@ -846,7 +946,7 @@ fn run_scenario<G: ScenarioSource>(
 }
 
 /// Pushes generated records until the deadline.
-fn drive_generator<G: Generator>(run: &mut Run, g: &mut G, rate: Option<f64>) {
+fn drive_generator<G: ScenarioSource>(run: &mut Run, g: &mut G, rate: Option<f64>) {
     let mut pacer = Pacer::new(rate.map_or(Pace::FlatOut, Pace::Rate));
     // Flat out, look at the clock every 256 records; paced, at every record.
     let mask: u64 = if rate.is_some() { 0 } else { 255 };
@@ -861,7 +961,93 @@ fn drive_generator<G: Generator>(run: &mut Run, g: &mut G, rate: Option<f64>) {
         if run.pushed & mask == 0 && !run.housekeeping(Instant::now()) {
             return;
         }
+        if let Some(pods) = run.control.as_mut().and_then(Control::take_pods) {
+            for (name, crashloop) in pods {
+                let probe = probe_pod(g.symbols(), &name, crashloop, r.seq);
+                if !run.push(probe) {
+                    return;
+                }
+            }
+        }
     }
+}
+
+/// The `--control FILE` test hook: polled every 50 ms from the housekeeping; its
+/// `crashloop`/`recover` lines become probe pods the generator loop pushes, `disconnect`
+/// closes every client connection at once (`Server::disconnect_all`). Allocates per
+/// command (the file's lines), never on the per-record path.
+struct Control {
+    path: std::path::PathBuf,
+    next_poll: Instant,
+    pods: Vec<(String, bool)>,
+}
+
+impl Control {
+    fn new(path: std::path::PathBuf) -> Control {
+        Control {
+            path,
+            next_poll: Instant::now(),
+            pods: Vec::new(),
+        }
+    }
+
+    /// Runs the file's commands when it exists (then deletes it).
+    fn poll(&mut self, now: Instant, server: Option<&Server>) {
+        if now < self.next_poll {
+            return;
+        }
+        self.next_poll = now + Duration::from_millis(50);
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            return;
+        };
+        let _ = std::fs::remove_file(&self.path);
+        for line in text.lines() {
+            match line.trim().split_once(' ') {
+                Some(("crashloop", name)) => self.pods.push((name.trim().to_owned(), true)),
+                Some(("recover", name)) => self.pods.push((name.trim().to_owned(), false)),
+                _ if line.trim() == "disconnect" => {
+                    if let Some(s) = server {
+                        s.disconnect_all();
+                    }
+                }
+                _ if line.trim().is_empty() => {}
+                _ => eprintln!("--control: unknown command {line:?}"),
+            }
+            eprintln!("--control: {} at {} ms", line.trim(), now_ns() / 1_000_000);
+        }
+    }
+
+    /// Probe pods waiting to be pushed: `(name, in CrashLoopBackOff)`.
+    fn take_pods(&mut self) -> Option<Vec<(String, bool)>> {
+        (!self.pods.is_empty()).then(|| std::mem::take(&mut self.pods))
+    }
+}
+
+/// Pod `dashboard-probe/NAME`, in `CrashLoopBackOff` (not ready, 5 restarts) or ready,
+/// with the fields the cluster generator gives its pods.
+fn probe_pod(symbols: &mut Interner, name: &str, crashloop: bool, seq: u64) -> Record {
+    use ebbflow::sources::intern::known;
+    use ebbflow::sources::record::{FieldId, FieldValue, Kind};
+    const NAMESPACE: &str = "dashboard-probe";
+    let mut r = Record::new(Kind::Pod, Op::Modified);
+    r.key = ebbflow::sources::hash::key_of(b"Pod", NAMESPACE.as_bytes(), name.as_bytes());
+    r.namespace = symbols.intern(NAMESPACE);
+    r.name = symbols.intern(name);
+    r.seq = seq;
+    r.source_ns = now_ns();
+    r.ingest_ns = r.source_ns;
+    r.resource_version = 1;
+    r.push(FieldId::Phase, FieldValue::Sym(known::RUNNING));
+    r.push(FieldId::Ready, FieldValue::Bool(!crashloop));
+    r.push(FieldId::RestartsTotal, FieldValue::I64(5));
+    r.push(FieldId::RestartsMax, FieldValue::I64(5));
+    if crashloop {
+        r.push(
+            FieldId::WaitingReason,
+            FieldValue::Sym(known::CRASH_LOOP_BACK_OFF),
+        );
+    }
+    r
 }
 
 /// Handles one decoded watch value on the main thread (file input).

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::static_files::StaticDir;
+
 /// One topic the hub serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicConfig {
@@ -148,6 +150,9 @@ pub struct ServerConfig {
     pub epoch: Option<u64>,
     /// Extra text appended to `GET /metrics`.
     pub metrics_hook: Option<MetricsHook>,
+    /// A directory served for every `GET` no other endpoint takes (the dashboard's static
+    /// build; see [`StaticDir`]); `None`: such requests get `404`.
+    pub static_files: Option<StaticDir>,
 }
 
 impl ServerConfig {
@@ -162,6 +167,7 @@ impl ServerConfig {
             reply_capacity: 4096,
             epoch: None,
             metrics_hook: None,
+            static_files: None,
         }
     }
 }
@@ -177,6 +183,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("reply_capacity", &self.reply_capacity)
             .field("epoch", &self.epoch)
             .field("metrics_hook", &self.metrics_hook.is_some())
+            .field("static_files", &self.static_files)
             .finish()
     }
 }

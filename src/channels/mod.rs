@@ -13,6 +13,7 @@
 //! * [`PubSub`] / [`Subscription`]: in-process subscribers, no sockets.
 //! * [`CommandReceiver`] / [`CommandReplier`]: client commands and their replies.
 //! * [`Metrics`]: counters and gauges, also served at `GET /metrics`.
+//! * [`StaticDir`]: a directory served over plain `GET` (the dashboard's static build).
 //!
 //! The wire protocols (endpoints, messages, errors, close codes) are in `docs/protocol.md`.
 //!
@@ -47,6 +48,7 @@ mod metrics;
 mod phoenix;
 mod pubsub;
 mod server;
+pub mod static_files;
 
 pub use bus::{bus, BusError, BusMessage, BusReader, BusWriter};
 pub use command::{CommandReceiver, CommandReplier, InboundCommand, Origin, ReplyError, ReplyFull};
@@ -55,3 +57,4 @@ pub use hub::{GapReason, Position, PositionParseError};
 pub use metrics::{Counter, Metrics, Transport};
 pub use pubsub::{Delivery, Gap, PubSub, SubscribeError, Subscription};
 pub use server::{Server, ShutdownError};
+pub use static_files::{StaticDir, StaticError};

@@ -688,7 +688,13 @@ impl Loop {
                     "unsupported vsn: this server speaks Phoenix V2 (vsn=2.0.0)",
                 ),
             },
-            _ => self.respond_error(slot, 404, "", "no such endpoint"),
+            path => match &self.cfg.static_files {
+                Some(dir) => match dir.response(path) {
+                    Ok(bytes) => self.respond(slot, bytes),
+                    Err(e) => self.respond_error(slot, e.status(), "", &e.to_string()),
+                },
+                None => self.respond_error(slot, 404, "", "no such endpoint"),
+            },
         }
     }
 

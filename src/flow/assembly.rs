@@ -26,9 +26,11 @@ use crate::flow::reactor::{
 };
 use crate::flow::resources::{ResourcesStage, SnapshotSlot, DEFAULT_CAPACITY};
 use crate::flow::stages::{BitActorStage, ReactorStage, SchemaStage, TurtleStage, TyperStage};
+use crate::flow::tracing::{Finisher, HostTracer, TraceOptions, TraceTable, Traced, TracingStats};
 use crate::journal::Journal;
 use crate::sources::intern::{Interner, Resolver};
 use crate::sources::record::{Kind, Record};
+use crate::telemetry::{MetricsSnapshot, Telemetry};
 
 /// The stages, in order, as named in statistics.
 pub const STAGE_NAMES: [&str; 9] = [
@@ -279,6 +281,63 @@ pub struct ReverseFlow {
     shared: Arc<Shared>,
     desk: Arc<CommandDesk>,
     catalog: RuleCatalog,
+    telemetry: Option<FlowTelemetry>,
+}
+
+/// The telemetry a flow was started with (see [`ReverseFlow::start_with_telemetry`]).
+struct FlowTelemetry {
+    telemetry: Arc<Telemetry>,
+    table: Arc<TraceTable>,
+    tracer: HostTracer,
+    extras: Vec<MetricsExtra>,
+}
+
+/// Adds host figures to a metrics snapshot (see [`ReverseFlow::add_metrics`]).
+pub type MetricsExtra = Box<dyn Fn(MetricsSnapshot) -> MetricsSnapshot + Send + Sync>;
+
+/// The metrics of one statistics snapshot: the stages' and rings' figures plus the flow's
+/// counters (see `docs/telemetry.md`).
+fn flow_metrics(
+    stats: &PipelineStats,
+    catalog: &RuleCatalog,
+    tel: Option<&FlowTelemetry>,
+) -> MetricsSnapshot {
+    let feedback: u64 = (0..catalog.len() as u16)
+        .filter_map(|r| catalog.counters(r))
+        .map(|c| c.raised + c.cleared)
+        .sum();
+    let mut m = MetricsSnapshot::from_stats(stats)
+        .with_counter(
+            "ebbflow.flow.events",
+            stats.stages.first().map_or(0, |s| s.events_in),
+        )
+        .with_counter(
+            "ebbflow.flow.drops",
+            stats
+                .rings
+                .iter()
+                .map(|r| r.dropped_newest + r.dropped_oldest)
+                .sum(),
+        )
+        .with_counter(
+            "ebbflow.flow.overruns",
+            stats.stages.iter().map(|s| s.over_budget).sum(),
+        )
+        .with_counter("ebbflow.flow.feedback_signals", feedback);
+    if let Some(tel) = tel {
+        let t = tel.table.stats();
+        m = m
+            .with_counter("ebbflow.trace.sampled", t.sampled)
+            .with_counter("ebbflow.trace.slots_busy", t.slots_busy)
+            .with_counter("ebbflow.trace.completed", t.completed)
+            .with_counter("ebbflow.trace.stopped", t.stopped)
+            .with_counter("ebbflow.trace.breakers", t.breakers)
+            .with_counter("ebbflow.trace.budget_exceeded", t.budget_exceeded);
+        for extra in &tel.extras {
+            m = extra(m);
+        }
+    }
+    m
 }
 
 impl ReverseFlow {
@@ -300,6 +359,34 @@ impl ReverseFlow {
         interner: &mut Interner,
         sink: Box<dyn Publish>,
         journal: Option<Journal>,
+    ) -> Result<ReverseFlow, FlowError> {
+        ReverseFlow::build(config, interner, sink, journal, None)
+    }
+
+    /// Like [`start_journaled`](Self::start_journaled), with sampled traces and metrics
+    /// exported through `telemetry` (see [`crate::flow::tracing`] and `docs/telemetry.md`):
+    /// one record in N (the telemetry's sampler) carries per-stage times to an OTLP span
+    /// tree, budget breakers are exported too (`options`), and every
+    /// [`stats`](Self::stats) snapshot (and the final one) is queued as metrics. With a
+    /// disabled `telemetry` (no endpoint) the flow runs as without it.
+    pub fn start_with_telemetry(
+        config: FlowConfig,
+        interner: &mut Interner,
+        sink: Box<dyn Publish>,
+        journal: Option<Journal>,
+        telemetry: Arc<Telemetry>,
+        options: TraceOptions,
+    ) -> Result<ReverseFlow, FlowError> {
+        let tel = telemetry.is_enabled().then_some((telemetry, options));
+        ReverseFlow::build(config, interner, sink, journal, tel)
+    }
+
+    fn build(
+        config: FlowConfig,
+        interner: &mut Interner,
+        sink: Box<dyn Publish>,
+        journal: Option<Journal>,
+        telemetry: Option<(Arc<Telemetry>, TraceOptions)>,
     ) -> Result<ReverseFlow, FlowError> {
         if !(1..=MAX_SHARDS).contains(&config.shards) {
             return Err(FlowError::Shards(config.shards));
@@ -328,27 +415,65 @@ impl ReverseFlow {
         )
         .with_journal_events(journal_events);
         let b = config.budgets.0;
+        let table = telemetry.as_ref().map(|_| TraceTable::new());
+        let finisher = telemetry.as_ref().map(|(t, o)| {
+            Finisher::new(
+                t.sink(),
+                interner.resolver(),
+                config.scenario,
+                o.e2e_budget.unwrap_or_else(|| b.iter().sum()),
+                o.breaker_gap,
+            )
+        });
+        let reactor = ReactorStage::new(default_reactor(&config)?);
+        let resources = ResourcesStage::new(config.store_capacity, snapshots);
         let (pipeline, input, output) = PipelineBuilder::<Item>::new()
-            .stage(STAGE_NAMES[0], journaling)
+            .stage(
+                STAGE_NAMES[0],
+                Traced::new(journaling, 0, table.clone(), None),
+            )
             .budget(b[0])
-            .stage(STAGE_NAMES[1], ReactorStage::new(default_reactor(&config)?))
+            .stage(STAGE_NAMES[1], Traced::new(reactor, 1, table.clone(), None))
             .budget(b[1])
             .stage(
                 STAGE_NAMES[2],
-                ResourcesStage::new(config.store_capacity, snapshots),
+                Traced::new(resources, 2, table.clone(), None),
             )
             .budget(b[2])
-            .stage(STAGE_NAMES[3], Distribution::new(config.shards))
+            .stage(
+                STAGE_NAMES[3],
+                Traced::new(Distribution::new(config.shards), 3, table.clone(), None),
+            )
             .budget(b[3])
-            .stage(STAGE_NAMES[4], Sharded::<_, MAX_SHARDS>::new(actors))
+            .stage(
+                STAGE_NAMES[4],
+                Traced::new(
+                    Sharded::<_, MAX_SHARDS>::new(actors),
+                    4,
+                    table.clone(),
+                    None,
+                ),
+            )
             .budget(b[4])
-            .stage(STAGE_NAMES[5], SchemaStage::new(shared.clone()))
+            .stage(
+                STAGE_NAMES[5],
+                Traced::new(SchemaStage::new(shared.clone()), 5, table.clone(), None),
+            )
             .budget(b[5])
-            .stage(STAGE_NAMES[6], TurtleStage::new(shared.clone()))
+            .stage(
+                STAGE_NAMES[6],
+                Traced::new(TurtleStage::new(shared.clone()), 6, table.clone(), None),
+            )
             .budget(b[6])
-            .stage(STAGE_NAMES[7], TyperStage::new(shared.clone()))
+            .stage(
+                STAGE_NAMES[7],
+                Traced::new(TyperStage::new(shared.clone()), 7, table.clone(), None),
+            )
             .budget(b[7])
-            .stage(STAGE_NAMES[8], notify)
+            .stage(
+                STAGE_NAMES[8],
+                Traced::new(notify, 8, table.clone(), finisher),
+            )
             .budget(b[8])
             .default_capacity(config.ring_capacity)
             .max_batch(config.max_batch)
@@ -366,6 +491,15 @@ impl ReverseFlow {
             shared,
             desk,
             catalog,
+            telemetry: telemetry.zip(table).map(|((telemetry, _), table)| {
+                let one_in = telemetry.config().sampler.one_in();
+                FlowTelemetry {
+                    tracer: HostTracer::new(table.clone(), one_in),
+                    telemetry,
+                    table,
+                    extras: Vec::new(),
+                }
+            }),
         })
     }
 
@@ -378,7 +512,10 @@ impl ReverseFlow {
 
     /// Pushes one item as is.
     #[inline]
-    pub fn push_item(&mut self, item: Item) -> Result<(), FlowClosed> {
+    pub fn push_item(&mut self, mut item: Item) -> Result<(), FlowClosed> {
+        if let Some(t) = self.telemetry.as_mut() {
+            t.tracer.on_push(&mut item, self.pending.len());
+        }
         self.pending.push(item);
         if self.pending.len() >= HOST_BATCH {
             self.hand_over()?;
@@ -388,6 +525,9 @@ impl ReverseFlow {
 
     #[inline]
     fn hand_over(&mut self) -> Result<(), FlowClosed> {
+        if let Some(t) = self.telemetry.as_mut() {
+            t.tracer.stamp(&mut self.pending);
+        }
         let r = self.input.push_slice(&self.pending);
         self.pending.clear();
         r.map_err(|_| FlowClosed)
@@ -431,11 +571,52 @@ impl ReverseFlow {
         }
     }
 
-    /// The pipeline statistics, also stored for the `monitoring` topic.
+    /// The pipeline statistics, also stored for the `monitoring` topic and, with
+    /// telemetry, queued as metrics ([`metrics`](Self::metrics)).
     pub fn stats(&self) -> PipelineStats {
         let stats = self.pipeline.stats();
         *self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats.clone());
+        if let Some(t) = &self.telemetry {
+            t.telemetry
+                .submit_metrics(flow_metrics(&stats, &self.catalog, Some(t)));
+        }
         stats
+    }
+
+    /// The metrics of a statistics snapshot: per-stage events, overruns and latency
+    /// summaries, ring figures, and the counters `ebbflow.flow.events` (records and items
+    /// into the first stage), `ebbflow.flow.drops` (ring drops), `ebbflow.flow.overruns`
+    /// (events over a stage budget), `ebbflow.flow.feedback_signals` (alerts raised and
+    /// cleared), the `ebbflow.trace.*` counters ([`TracingStats`]) and those added with
+    /// [`add_metrics`](Self::add_metrics).
+    /// Allocates (names, vectors): once per snapshot, never per event.
+    pub fn metrics(&self, stats: &PipelineStats) -> MetricsSnapshot {
+        flow_metrics(stats, &self.catalog, self.telemetry.as_ref())
+    }
+
+    /// Adds host figures to every metrics snapshot, e.g. a channel server's connections:
+    /// `flow.add_metrics(move |m| m.with_gauge("ebbflow.channels.connections", open()))`.
+    /// Runs on the thread that takes [`stats`](Self::stats). Ignored without telemetry.
+    pub fn add_metrics(
+        &mut self,
+        extra: impl Fn(MetricsSnapshot) -> MetricsSnapshot + Send + Sync + 'static,
+    ) {
+        if let Some(t) = self.telemetry.as_mut() {
+            t.extras.push(Box::new(extra));
+        }
+    }
+
+    /// The telemetry the flow exports to, if started with an enabled one.
+    pub fn telemetry(&self) -> Option<&Arc<Telemetry>> {
+        self.telemetry.as_ref().map(|t| &t.telemetry)
+    }
+
+    /// The tracing counters (all zero without telemetry).
+    pub fn tracing_stats(&self) -> TracingStats {
+        self.telemetry
+            .as_ref()
+            .map(|t| t.table.stats())
+            .unwrap_or_default()
     }
 
     /// The rules, as loaded (names, severities, current thresholds, counters).
@@ -463,14 +644,23 @@ impl ReverseFlow {
         self.pipeline.failure()
     }
 
-    /// Closes the input, drains every stage, and returns the final statistics.
+    /// Closes the input, drains every stage, and returns the final statistics (with
+    /// telemetry, also queued as metrics; the exporter sends them at its next metrics
+    /// interval or when the [`Telemetry`] shuts down).
     pub fn finish(mut self) -> Result<PipelineStats, PipelineError> {
         self.flush();
         let ReverseFlow {
             pipeline,
             mut output,
+            catalog,
+            telemetry,
             ..
         } = self;
-        pipeline.finish(&mut output, |_| {})
+        let stats = pipeline.finish(&mut output, |_| {})?;
+        if let Some(t) = &telemetry {
+            t.telemetry
+                .submit_metrics(flow_metrics(&stats, &catalog, Some(t)));
+        }
+        Ok(stats)
     }
 }

@@ -15,7 +15,8 @@
 //! | 200..208 | [`ItemHeader`]: what the item is, change kind, shard, schema version | all |
 //! | 208..216 | [`RuleHits`]: up to [`MAX_HITS`] matched rules | bitactor |
 //! | 216..224 | [`StepSummary`]: the reactor chain's outcome | reactor |
-//! | 224..256 | [`Command`]: a client command or its reply | source / owning stage |
+//! | 224..248 | [`Command`]: a client command or its reply | source / owning stage |
+//! | 248..256 | [`TraceTag`]: trace slot and hand-over time (telemetry) | host / [`crate::flow::tracing`] |
 //!
 //! Nothing here owns heap memory; an `Item` is `Copy`.
 
@@ -29,7 +30,8 @@ pub const MAX_HITS: usize = 3;
 
 const _: () = assert!(core::mem::size_of::<Item>() == ITEM_SIZE);
 const _: () = assert!(core::mem::align_of::<Item>() == 64);
-const _: () = assert!(core::mem::size_of::<Command>() <= 32);
+const _: () = assert!(core::mem::size_of::<Command>() <= 24);
+const _: () = assert!(core::mem::offset_of!(Item, trace) == 248);
 
 /// What an [`Item`] carries.
 #[repr(u8)]
@@ -129,6 +131,19 @@ pub struct ItemHeader {
     /// Schema version after the schema stage saw this item; it differs from the
     /// previous item's when this item made the schema grow.
     pub schema_version: u32,
+}
+
+/// Telemetry's tag on an item (see [`crate::flow::tracing`]): 8 bytes that were the
+/// item's tail padding, so an [`Item`] stays 256 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TraceTag {
+    /// 0: not traced. Otherwise the id of the trace slot following this item (slot index
+    /// and generation); a copy whose id no longer matches its slot is ignored.
+    pub id: u32,
+    /// When the host handed the item to the pipeline: the low 32 bits of the clock's
+    /// ticks shifted right by [`crate::flow::tracing::TAG_SHIFT`]; 0 with telemetry off.
+    pub handed: u32,
 }
 
 /// Severity of a rule hit.
@@ -336,6 +351,8 @@ pub struct Item {
     pub steps: StepSummary,
     /// A command or reply (when `header.what` is `Command` or `Reply`).
     pub command: Command,
+    /// Telemetry: the trace slot and hand-over time (zero when not traced).
+    pub trace: TraceTag,
 }
 
 impl Item {
@@ -366,6 +383,7 @@ impl Item {
                 duration_ns: 0,
             },
             command: Command::None,
+            trace: TraceTag { id: 0, handed: 0 },
         }
     }
 

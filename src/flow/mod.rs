@@ -16,10 +16,11 @@ pub mod resources;
 pub mod schema;
 pub mod serve;
 pub mod stages;
+pub mod tracing;
 
 pub use item::{
     ChangeKind, Command, FieldMask, Item, ItemHeader, RuleHits, Severity, StepState, StepSummary,
-    What, CLEARED_BIT, ITEM_SIZE, MAX_HITS,
+    TraceTag, What, CLEARED_BIT, ITEM_SIZE, MAX_HITS,
 };
 
 /// Error codes carried in a [`Command::Reply`].

@@ -48,6 +48,32 @@ impl InlineKey {
         }
     }
 
+    /// The non-empty parts joined by `sep` (e.g. `namespace/name`), cut to at most
+    /// [`MAX_KEY`] bytes at a character boundary. Does not allocate.
+    pub fn join(parts: &[&str], sep: &str) -> InlineKey {
+        let mut key = InlineKey::EMPTY;
+        let mut first = true;
+        for part in parts.iter().filter(|p| !p.is_empty()) {
+            if !first {
+                key.push(sep);
+            }
+            first = false;
+            key.push(part);
+        }
+        key
+    }
+
+    /// Appends as much of `s` as fits, cut at a character boundary.
+    fn push(&mut self, s: &str) {
+        let at = self.len as usize;
+        let mut n = s.len().min(MAX_KEY - at);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        self.bytes[at..at + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n as u8;
+    }
+
     /// The stored text.
     pub fn as_str(&self) -> &str {
         // Only whole characters of a `&str` are ever copied in.
@@ -359,6 +385,12 @@ mod tests {
         assert_eq!(k.as_str().len(), 40);
         assert_eq!(k.as_str(), &long[..40]);
         assert_eq!(InlineKey::new("pod/a").as_str(), "pod/a");
+        assert_eq!(InlineKey::join(&["ns", "pod"], "/").as_str(), "ns/pod");
+        assert_eq!(InlineKey::join(&["", "pod"], "/").as_str(), "pod");
+        assert_eq!(InlineKey::join(&["sensor", ""], "/").as_str(), "sensor");
+        let joined = InlineKey::join(&["ns", &long], "/");
+        assert_eq!(joined.as_str().len(), 39, "cut at a character boundary");
+        assert!(joined.as_str().starts_with("ns/é"));
     }
 
     #[test]
