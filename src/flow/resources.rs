@@ -189,32 +189,34 @@ impl ResourceStore {
     /// the previous values. Returns `false` when the record is unchanged (it should stop).
     #[inline]
     pub fn apply(&mut self, item: &mut Item) -> bool {
-        let rec = item.record;
-        self.last_seq = rec.seq;
-        match rec.op {
+        // Read the record where it lies: copying all 128 bytes out of the item first would
+        // cost more than the diff itself.
+        let seq = item.record.seq;
+        self.last_seq = seq;
+        match item.record.op {
             Op::Bookmark | Op::Error => true,
             Op::Deleted => {
                 self.counters.deleted += 1;
                 item.header.change = ChangeKind::Deleted;
-                let k = stored_key(rec.key);
+                let k = stored_key(item.record.key);
                 if let Some(i) = self.find(k) {
-                    let old = self.records[i];
-                    self.remove_at(i);
-                    let mut last = old;
+                    let rec = &item.record;
+                    let mut last = self.records[i];
                     last.op = Op::Deleted;
-                    last.seq = rec.seq;
+                    last.seq = seq;
                     last.source_ns = rec.source_ns;
                     last.ingest_ns = rec.ingest_ns;
                     if rec.resource_version != 0 {
                         last.resource_version = rec.resource_version;
                     }
+                    self.remove_at(i);
                     item.record = last;
                 }
                 item.changed = mask_of(&item.record);
                 true
             }
             Op::Added | Op::Modified => {
-                let k = stored_key(rec.key);
+                let k = stored_key(item.record.key);
                 let mut i = (k as usize) & self.mask;
                 loop {
                     let at = self.keys[i];
@@ -228,10 +230,10 @@ impl ResourceStore {
                 }
                 self.counters.created += 1;
                 item.header.change = ChangeKind::Created;
-                item.changed = mask_of(&rec);
+                item.changed = mask_of(&item.record);
                 if self.len < self.max_len {
                     self.keys[i] = k;
-                    self.records[i] = rec;
+                    self.records[i] = item.record;
                     self.len += 1;
                 } else {
                     self.counters.store_full += 1;
@@ -244,9 +246,29 @@ impl ResourceStore {
     #[inline]
     fn diff_into(&mut self, slot: usize, item: &mut Item) -> bool {
         let old = &self.records[slot];
-        let new = item.record;
+        let new = &item.record;
         // Compare raw (slot byte, payload) pairs: a slot byte holds the field id and its
         // value type, so equal pairs mean equal typed values, with nothing decoded.
+        if old.field_count() == new.field_count() && old.raw_slots_word() == new.raw_slots_word() {
+            // The common case: the same fields in the same order (records of one kind push
+            // their fields in one order). Field `i`'s previous value is old field `i`, and
+            // only payloads can differ; no field appeared or disappeared.
+            let (slots, old_values) = (new.raw_slots(), old.raw_values());
+            let new_values = new.raw_values();
+            let mut changed = 0u64;
+            for i in 0..slots.len().min(new_values.len()).min(old_values.len()) {
+                changed |= u64::from(old_values[i] != new_values[i]) << (slots[i] & 0x3f);
+            }
+            if changed == 0 && old.flags == new.flags {
+                self.counters.unchanged += 1;
+                return false;
+            }
+            // `0..MAX_FIELDS` tells the compiler every index is in range.
+            for (i, &v) in (0..MAX_FIELDS).zip(old_values) {
+                item.set_prev_bits_at(i, v);
+            }
+            return self.store_update(slot, item, changed);
+        }
         let (old_slots, old_values) = (old.raw_slots(), old.raw_values());
         let (new_slots, new_values) = (new.raw_slots(), new.raw_values());
         let mut changed = 0u64;
@@ -288,9 +310,15 @@ impl ResourceStore {
                 item.set_prev_bits_at(i, old_values[j]);
             }
         }
+        self.store_update(slot, item, changed)
+    }
+
+    /// Marks `item` as an update of the object in `slot` and stores its record there.
+    #[inline]
+    fn store_update(&mut self, slot: usize, item: &mut Item, changed: u64) -> bool {
         item.changed = FieldMask(changed);
         item.header.change = ChangeKind::Updated;
-        self.records[slot] = new;
+        self.records[slot] = item.record;
         self.counters.updated += 1;
         true
     }
@@ -368,26 +396,34 @@ impl ResourcesStage {
             What::Record => self.store.apply(item),
             What::Command => {
                 if let Command::Snapshot { request } = item.command {
-                    let count = {
-                        let mut snap = self
-                            .snapshots
-                            .inner
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner());
-                        self.store.snapshot_into(request, &mut snap);
-                        snap.records.len()
-                    };
-                    item.header.what = What::Reply;
-                    item.command = Command::Reply {
-                        request,
-                        code: ReplyCode::Ok as u16,
-                        detail: count as f64,
-                    };
+                    self.snapshot(request, item);
                 }
                 true
             }
             _ => true,
         }
+    }
+
+    /// Takes the snapshot `request` asks for and turns `item` into its reply (rare: kept
+    /// out of the per-item path).
+    #[cold]
+    #[inline(never)]
+    fn snapshot(&mut self, request: u64, item: &mut Item) {
+        let count = {
+            let mut snap = self
+                .snapshots
+                .inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            self.store.snapshot_into(request, &mut snap);
+            snap.records.len()
+        };
+        item.header.what = What::Reply;
+        item.command = Command::Reply {
+            request,
+            code: ReplyCode::Ok as u16,
+            detail: count as f64,
+        };
     }
 }
 

@@ -519,6 +519,16 @@ impl Record {
         &self.field_slots[..self.field_count as usize]
     }
 
+    /// The eight raw slot bytes (see [`raw_slots`](Self::raw_slots)) as one little-endian
+    /// word, slot `i` in byte `i`. Bytes at and past [`field_count`](Self::field_count) are
+    /// not fields (zero in records built with [`push`](Self::push)). Two records with the
+    /// same field count and the same word carry the same field ids and value types in the
+    /// same order: one comparison instead of a loop.
+    #[inline]
+    pub const fn raw_slots_word(&self) -> u64 {
+        u64::from_le_bytes(self.field_slots)
+    }
+
     /// The stored fields' raw 64-bit payloads, in push order (see
     /// [`raw_slots`](Self::raw_slots)).
     #[inline]
@@ -673,6 +683,27 @@ mod tests {
         for (i, k) in Kind::ALL.iter().enumerate() {
             assert_eq!(*k as usize, i);
         }
+    }
+
+    #[test]
+    fn raw_slots_word_holds_slot_i_in_byte_i() {
+        let mut a = Record::new(Kind::Tick, Op::Added);
+        assert_eq!(a.raw_slots_word(), 0);
+        a.push(FieldId::Price, FieldValue::F64(1.0));
+        a.push(FieldId::Instrument, FieldValue::Sym(Symbol::from_id(3)));
+        let w = a.raw_slots_word();
+        assert_eq!(w.to_le_bytes()[..2], *a.raw_slots());
+        assert_eq!(w >> 16, 0, "no slot past the field count");
+        // Same ids and types in the same order, other values: the same word.
+        let mut b = Record::new(Kind::Tick, Op::Modified);
+        b.push(FieldId::Price, FieldValue::F64(2.0));
+        b.push(FieldId::Instrument, FieldValue::Sym(Symbol::from_id(4)));
+        assert_eq!(b.raw_slots_word(), w);
+        // Another type for the same id: another word.
+        let mut c = Record::new(Kind::Tick, Op::Added);
+        c.push(FieldId::Price, FieldValue::I64(2));
+        c.push(FieldId::Instrument, FieldValue::Sym(Symbol::from_id(4)));
+        assert_ne!(c.raw_slots_word(), w);
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub(crate) const MODES: usize = 5;
 
 /// Groups of a program: `mode * 2 + neg`.
 pub(crate) const GROUPS: usize = MODES * 2;
+const _: () = assert!(GROUPS <= 16, "group bits must fit KindProgram::groups");
 
 /// One compiled predicate.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,6 +55,8 @@ pub(crate) struct KindProgram {
     pub(crate) ends: [usize; GROUPS],
     /// Rules that can hold in this program.
     pub(crate) rules: u64,
+    /// Bit `g` set: group `g` holds at least one predicate (evaluation skips the others).
+    pub(crate) groups: u16,
 }
 
 /// Most guard branches per kind.
@@ -296,6 +299,9 @@ pub(crate) fn compile(
                     prog.preds.push(pred);
                 }
                 prog.ends[g] = prog.preds.len();
+                if !list.is_empty() {
+                    prog.groups |= 1 << g;
+                }
             }
             progs.push(prog);
             index

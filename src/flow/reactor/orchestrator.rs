@@ -125,7 +125,7 @@ impl<T: TimeSource> Reactor<T> {
                 env.stats.failed_overflow += 1;
                 failed_event(
                     chain,
-                    &mut env,
+                    env.reborrow(),
                     &item,
                     &progress,
                     0,
@@ -146,11 +146,15 @@ impl<T: TimeSource> Reactor<T> {
             can_park,
             out,
         );
-        if let Outcome::Retry { due } = outcome {
-            // `can_park` held, so a slot is free.
-            let parked = self.table.park_head(&item, &progress, due);
-            debug_assert!(parked);
-            self.note_parked();
+        match outcome {
+            Outcome::Completed => out(item),
+            Outcome::Retry { due } => {
+                // `can_park` held, so a slot is free.
+                let parked = self.table.park_head(&item, &progress, due);
+                debug_assert!(parked);
+                self.note_parked();
+            }
+            Outcome::Done => {}
         }
     }
 
@@ -176,21 +180,23 @@ impl<T: TimeSource> Reactor<T> {
                     stats: &mut self.stats,
                     last_failure: &mut self.last_failure,
                 };
-                match run(chain, &mut env, item, progress, now, true, out) {
-                    Outcome::Retry { due } => {
-                        self.table.schedule(slot, due);
-                        break;
-                    }
-                    Outcome::Done => match self.table.finish_head(slot) {
-                        None => break,
-                        Some(next) => {
-                            slot = next;
-                            if runs >= max {
-                                self.table.schedule(slot, now);
-                                break;
-                            }
+                let outcome = run(chain, &mut env, item, progress, now, true, out);
+                if let Outcome::Retry { due } = outcome {
+                    self.table.schedule(slot, due);
+                    break;
+                }
+                if let Outcome::Completed = outcome {
+                    out(*item);
+                }
+                match self.table.finish_head(slot) {
+                    None => break,
+                    Some(next) => {
+                        slot = next;
+                        if runs >= max {
+                            self.table.schedule(slot, now);
+                            break;
                         }
-                    },
+                    }
                 }
             }
         }

@@ -28,6 +28,9 @@ pub(crate) struct Progress {
     pub(crate) attempt: u8,
     /// Attempts each completed step took.
     pub(crate) step_attempts: [u8; MAX_STEPS],
+    /// Their sum, saturating (kept as steps complete, so that a completed run does not
+    /// add them up again).
+    pub(crate) total_attempts: u8,
     /// Clock ticks spent running steps so far (waits excluded).
     pub(crate) spent_ticks: u64,
 }
@@ -39,6 +42,7 @@ impl Progress {
             next: 0,
             attempt: 0,
             step_attempts: [0; MAX_STEPS],
+            total_attempts: 0,
             spent_ticks: 0,
         }
     }
@@ -51,7 +55,9 @@ pub(crate) const fn empty_item() -> Item {
 
 /// How a run ended.
 pub(crate) enum Outcome {
-    /// Completed or failed; its outputs are emitted.
+    /// Every step ran: the item carries its `Completed` summary; the caller emits it.
+    Completed,
+    /// Failed; its outputs are emitted.
     Done,
     /// A step failed transiently: retry at `due` (a `Retried` event is emitted).
     Retry {
@@ -69,6 +75,21 @@ pub(crate) struct Env<'a, T> {
     pub(crate) last_failure: &'a mut Option<Failure>,
 }
 
+impl<T> Env<'_, T> {
+    /// A shorter-lived copy, to hand to a failure path by value: the `Env` of a run that
+    /// completes then never needs to be laid out in memory.
+    #[inline]
+    pub(crate) fn reborrow(&mut self) -> Env<'_, T> {
+        Env {
+            rng: &mut *self.rng,
+            time: self.time,
+            timing: self.timing,
+            stats: &mut *self.stats,
+            last_failure: &mut *self.last_failure,
+        }
+    }
+}
+
 #[inline]
 fn ns32(ns: u64) -> u32 {
     ns.min(u64::from(u32::MAX)) as u32
@@ -84,7 +105,7 @@ fn event(item: &Item, summary: StepSummary) -> Item {
 
 /// Runs `item` through `chain` from step `st.next`. `can_park`: whether a transient
 /// failure may wait for a retry (the item holds a slot, or one is free).
-#[inline]
+#[inline(always)]
 pub(crate) fn run<T: TimeSource>(
     chain: &mut Chain,
     env: &mut Env<'_, T>,
@@ -94,9 +115,30 @@ pub(crate) fn run<T: TimeSource>(
     can_park: bool,
     out: &mut impl FnMut(Item),
 ) -> Outcome {
+    // One copy of the run per timing mode, so that the clock decisions are made once
+    // per call here rather than at every step.
+    match env.timing {
+        Timing::Off => run_timed::<T, false, false>(chain, env, item, st, now, can_park, out),
+        Timing::Chain => run_timed::<T, true, false>(chain, env, item, st, now, can_park, out),
+        Timing::PerStep => run_timed::<T, true, true>(chain, env, item, st, now, can_park, out),
+    }
+}
+
+/// [`run`] for one timing mode: `MEASURE` reads the clock at all, `PER_STEP` after every
+/// step.
+#[inline]
+fn run_timed<T: TimeSource, const MEASURE: bool, const PER_STEP: bool>(
+    chain: &mut Chain,
+    env: &mut Env<'_, T>,
+    item: &mut Item,
+    st: &mut Progress,
+    now: u64,
+    can_park: bool,
+    out: &mut impl FnMut(Item),
+) -> Outcome {
     let n = chain.steps.len();
-    let measure = env.timing != Timing::Off;
-    let per_step = env.timing == Timing::PerStep;
+    let measure = MEASURE;
+    let per_step = PER_STEP;
     let run_start = if measure { env.time.ticks() } else { 0 };
     // Start of the current step (PerStep), else the start of the run.
     let mut mark = run_start;
@@ -108,6 +150,7 @@ pub(crate) fn run<T: TimeSource>(
         let err = match result {
             Ok(()) => {
                 st.step_attempts[i] = st.attempt;
+                st.total_attempts = st.total_attempts.saturating_add(st.attempt);
                 st.attempt = 0;
                 st.next += 1;
                 mark = t;
@@ -157,7 +200,7 @@ pub(crate) fn run<T: TimeSource>(
             env.stats.failed_permanent += 1;
             FailReason::Permanent { code }
         };
-        fail(chain, env, item, st, i, reason, out);
+        fail(chain, env.reborrow(), item, st, i, reason, out);
         return Outcome::Done;
     }
     let end = if per_step {
@@ -168,25 +211,27 @@ pub(crate) fn run<T: TimeSource>(
         0
     };
     st.spent_ticks = st.spent_ticks.saturating_add(end.saturating_sub(run_start));
-    let attempts = st.step_attempts[..n]
-        .iter()
-        .fold(0u8, |a, &b| a.saturating_add(b));
+    let attempts = st.total_attempts;
     item.steps = StepSummary {
         chain: st.chain,
         step: n as u8,
         state: StepState::Completed,
         attempt: attempts,
-        duration_ns: ns32(env.time.ticks_to_ns(st.spent_ticks)),
+        // Without clock reads nothing was measured: 0, as `Timing::Off` documents.
+        duration_ns: if measure {
+            ns32(env.time.ticks_to_ns(st.spent_ticks))
+        } else {
+            0
+        },
     };
     chain.stats.completed += 1;
-    out(*item);
-    Outcome::Done
+    Outcome::Completed
 }
 
 /// Step `failed` finally failed: compensates steps `failed-1 … 0`, then emits `Failed`.
 fn fail<T: TimeSource>(
     chain: &mut Chain,
-    env: &mut Env<'_, T>,
+    env: Env<'_, T>,
     item: &Item,
     st: &Progress,
     failed: usize,
@@ -216,7 +261,7 @@ fn fail<T: TimeSource>(
 /// Emits the `Failed` event for `item` at step `step` and records the failure.
 pub(crate) fn failed_event<T: TimeSource>(
     chain: &mut Chain,
-    env: &mut Env<'_, T>,
+    env: Env<'_, T>,
     item: &Item,
     st: &Progress,
     step: u8,

@@ -24,6 +24,13 @@
 //! That is a few dozen instructions, one cache line of state per kind, no
 //! branches per field beyond the loop, and no allocation.
 //!
+//! Most records repeat their kind's layout (the same field ids and types in
+//! the same slots, the same header values present), so each kind also keeps
+//! the last layout that passed the check — its raw slot word, field count
+//! and header bits — and a record with that layout is answered by two
+//! comparisons, without building its masks: `seen` only grows and `required`
+//! only shrinks, so a layout that brought nothing new never will.
+//!
 //! BOOKMARK records are ignored: they carry only a resource version, not an
 //! object.
 
@@ -67,16 +74,36 @@ struct KindState {
     seen: [u64; 4],
     /// Slots carried by every record of the kind so far.
     required: u64,
+    /// The last layout that brought nothing new: its [`Record::raw_slots_word`].
+    known_word: u64,
+    /// …and its [`layout_tag`]; [`KindState::NO_LAYOUT`] before the first record.
+    known_tag: u16,
     /// A record of this kind was seen.
     present: bool,
 }
 
 impl KindState {
+    /// A `known_tag` no record has (a field count is at most 8).
+    const NO_LAYOUT: u16 = u16::MAX;
+
     const EMPTY: KindState = KindState {
         seen: [0; 4],
         required: 0,
+        known_word: 0,
+        known_tag: KindState::NO_LAYOUT,
         present: false,
     };
+}
+
+/// The parts of a record's shape that its slot word does not hold: the field count (bits
+/// 8..) and which header values it carries (bits 0..4).
+#[inline]
+fn layout_tag(rec: &Record) -> u16 {
+    let headers = u16::from(rec.namespace != Symbol::EMPTY)
+        | u16::from(rec.name != Symbol::EMPTY) << 1
+        | u16::from(rec.resource_version != 0) << 2
+        | u16::from(rec.source_ns != 0) << 3;
+    (rec.field_count() as u16) << 8 | headers
 }
 
 /// Folds records into a [`Schema`]; see the [module docs](self).
@@ -133,8 +160,15 @@ impl SchemaInferer {
             return None;
         }
         self.observed += 1;
+        // Records of a kind nearly always repeat a layout (the same fields, types and
+        // header values): one that repeats the last layout found to bring nothing new
+        // brings nothing new now either (`seen` only grows, `required` only shrinks).
+        let (word, tag) = (rec.raw_slots_word(), layout_tag(rec));
+        let st = &mut self.hot[rec.kind as usize];
+        if st.known_word == word && st.known_tag == tag {
+            return None;
+        }
         let m = shape(rec);
-        let st = &self.hot[rec.kind as usize];
         let present = m[0] | m[1] | m[2] | m[3];
         let new = (m[0] & !st.seen[0])
             | (m[1] & !st.seen[1])
@@ -142,9 +176,14 @@ impl SchemaInferer {
             | (m[3] & !st.seen[3]);
         let lost = st.required & !present;
         if st.present & ((new | lost) == 0) {
+            (st.known_word, st.known_tag) = (word, tag);
             return None;
         }
-        self.learn(rec.kind, m)
+        let change = self.learn(rec.kind, m);
+        // `learn` added this shape to `seen` and cut `required` to it.
+        let st = &mut self.hot[rec.kind as usize];
+        (st.known_word, st.known_tag) = (word, tag);
+        change
     }
 
     #[cold]
@@ -290,6 +329,39 @@ mod tests {
             None
         );
         assert_eq!(inf.version(), v);
+    }
+
+    #[test]
+    fn a_repeated_layout_is_checked_again_when_its_header_values_differ() {
+        let mut inf = SchemaInferer::new();
+        let fields = [(FieldId::Price, FieldValue::F64(1.0))];
+        let mut a = rec(Kind::Tick, &fields);
+        a.name = Symbol::EMPTY;
+        assert!(inf.observe(&a).is_some(), "new class");
+        assert_eq!(inf.observe(&a), None);
+        // The same fields, now with a namespace: a new header property.
+        a.namespace = Symbol::from_id(40);
+        let c = inf.observe(&a).expect("namespace is new");
+        assert_eq!(c.added, 1 << Header::Namespace as u8);
+        // Same slots and types, but the field count differs: checked, not assumed.
+        let mut b = rec(Kind::Tick, &[]);
+        b.name = Symbol::EMPTY;
+        b.namespace = Symbol::from_id(40);
+        let c = inf.observe(&b).expect("price became optional");
+        assert_eq!(c.now_optional, 1 << FieldId::Price as u8);
+        assert_eq!(inf.observe(&a), None);
+        assert_eq!(inf.observe(&b), None);
+        // Same id, another value type: a widening, even right after a known layout.
+        let mut w = rec(
+            Kind::Tick,
+            &[(FieldId::Price, FieldValue::Sym(Symbol::from_id(3)))],
+        );
+        w.name = Symbol::EMPTY;
+        w.namespace = Symbol::from_id(40);
+        let c = inf.observe(&w).expect("widened");
+        assert_eq!(c.widened, 1 << FieldId::Price as u8);
+        assert_eq!(inf.version(), 4);
+        assert_eq!(inf.observed(), 7);
     }
 
     #[test]
