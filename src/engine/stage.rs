@@ -154,8 +154,18 @@ impl<T: Event> Emitter<T> {
     /// overflowed; the engine then stops the pipeline with an error naming the stage.
     #[inline(always)]
     pub fn emit(&mut self, event: T) {
-        if self.buf.len() < self.capacity {
-            self.buf.push(event);
+        let len = self.buf.len();
+        if len < self.capacity {
+            // SAFETY: the buffer was created with at least `self.capacity` slots and never
+            // reallocates (nothing pushes past `capacity`; `clear`, `retain_mut` and
+            // `extend_from_slice` within `remaining()` keep the allocation), so slot `len`
+            // is allocated and unused; it is written before the length covers it. Unlike
+            // `Vec::push`, this has no reallocation path between the caller's value and
+            // the slot, so the compiler can build the event in place.
+            unsafe {
+                self.buf.as_mut_ptr().add(len).write(event);
+                self.buf.set_len(len + 1);
+            }
         } else {
             self.overflowed = true;
         }
