@@ -692,10 +692,9 @@ impl Run {
 
     fn render(&mut self, now: Instant) {
         if self.view.quiet {
-            // The stats snapshot is what queues telemetry metrics; take it anyway.
-            if self.flow.telemetry().is_some() {
-                let _ = self.flow.stats();
-            }
+            // The stats snapshot feeds the `monitoring` topic (per-stage latency for the
+            // dashboard) and queues telemetry metrics: take it even with no view to draw.
+            let _ = self.flow.stats();
             return;
         }
         let stats = self.flow.stats();
