@@ -12,11 +12,7 @@
 //!   metric once the collector is back, and export resumes after each outage.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,113 +27,12 @@ use ebbflow::sources::record::Record;
 use ebbflow::telemetry::{Sampler, Telemetry, TelemetryConfig};
 use serde_json::Value;
 
+#[path = "support/otlp.rs"]
+mod otlp;
+use otlp::{free_port, int, metric, point, roots, spans, OtlpReceiver};
+
 const WAIT: Duration = Duration::from_secs(20);
 const SCENARIO: &str = "financial_trading_platform";
-
-/// The receiver as a child process; killed on drop.
-struct OtlpReceiver {
-    child: Child,
-    lines: Receiver<Value>,
-}
-
-impl OtlpReceiver {
-    fn start(port: u16) -> OtlpReceiver {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/peers/py/otlp_receiver.py"
-        );
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--port", &port.to_string()])
-            .args(["--max-seconds", "120"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs (scripts/setup.d/telemetry.sh installs its package)");
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line).expect("receiver prints JSON");
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        let r = OtlpReceiver { child, lines: rx };
-        let ready = r.lines.recv_timeout(WAIT).expect("receiver did not start");
-        assert_eq!(ready["signal"], "ready", "{ready}");
-        r
-    }
-
-    /// Collects decoded requests until `done` says enough (bounded by `WAIT`).
-    fn collect(&self, mut done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = Instant::now() + WAIT;
-        let mut got = Vec::new();
-        while !done(&got) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    assert!(v.get("error").is_none(), "receiver could not decode: {v}");
-                    got.push(v);
-                }
-                Err(_) => panic!("timed out; received {} requests", got.len()),
-            }
-        }
-        got
-    }
-}
-
-impl Drop for OtlpReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spans(reqs: &[Value]) -> Vec<Value> {
-    reqs.iter()
-        .filter(|r| r["signal"] == "traces")
-        .flat_map(|r| r["spans"].as_array().unwrap().clone())
-        .collect()
-}
-
-fn roots(reqs: &[Value]) -> Vec<Value> {
-    spans(reqs)
-        .into_iter()
-        .filter(|s| s["name"] == "reverse_flow")
-        .collect()
-}
-
-fn metric<'a>(req: &'a Value, name: &str) -> Option<&'a Value> {
-    req["metrics"]
-        .as_array()?
-        .iter()
-        .find(|m| m["name"] == name)
-}
-
-fn point<'a>(m: &'a Value, attr: &str, value: &str) -> &'a Value {
-    m["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["attributes"][attr] == value)
-        .unwrap_or_else(|| panic!("no point {attr}={value} in {m}"))
-}
-
-fn int(v: &Value) -> u64 {
-    v.as_u64()
-        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        .unwrap_or_else(|| panic!("not an integer: {v}"))
-}
 
 fn counter(req: &Value, name: &str) -> Option<u64> {
     metric(req, name).map(|m| int(&m["points"][0]["value"]))
@@ -231,7 +126,7 @@ fn assert_metrics_match(m: &Value, stats: &PipelineStats) {
 fn sampled_events_become_nine_stage_span_trees_and_the_flow_s_metrics_decode() {
     const N: usize = 5_000;
     let port = free_port();
-    let rx = OtlpReceiver::start(port);
+    let rx = OtlpReceiver::start(port, 0);
     let telemetry = Arc::new(Telemetry::start(telemetry_config(port, 100)).unwrap());
     let (recs, mut g) = records(N);
     let published = Arc::new(AtomicU64::new(0));
@@ -416,7 +311,7 @@ fn collector_down_killed_and_back_loses_no_event_counts_drops_and_resumes_export
     let down_drops = telemetry.stats().traces_dropped();
 
     // Up: traces pushed now arrive, and the drops reach the collector as a metric.
-    let rx = OtlpReceiver::start(port);
+    let rx = OtlpReceiver::start(port, 0);
     phase(&mut flow, 1);
     let _ = flow.stats(); // queues a metrics snapshot
     let reqs = rx.collect(|got| {
@@ -452,7 +347,7 @@ fn collector_down_killed_and_back_loses_no_event_counts_drops_and_resumes_export
     });
 
     // Back again: export resumes (new traces and metrics arrive at the new receiver).
-    let rx = OtlpReceiver::start(port);
+    let rx = OtlpReceiver::start(port, 0);
     let (pushed, ticks) = phase(&mut flow, 3);
     let stats = flow.finish().unwrap();
     let reqs = rx.collect(|got| {

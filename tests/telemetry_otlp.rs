@@ -11,10 +11,6 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 use common::{Add, Rec, Twice};
@@ -24,117 +20,11 @@ use ebbflow::telemetry::{
 };
 use serde_json::Value;
 
+#[path = "support/otlp.rs"]
+mod otlp;
+use otlp::{free_port, int, metric, point, roots, spans, OtlpReceiver};
+
 const WAIT: Duration = Duration::from_secs(15);
-
-/// The receiver as a child process; killed on drop.
-struct OtlpReceiver {
-    child: Child,
-    lines: Receiver<Value>,
-}
-
-impl OtlpReceiver {
-    fn start(port: u16, fail_first: u32) -> OtlpReceiver {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/peers/py/otlp_receiver.py"
-        );
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--port", &port.to_string()])
-            .args(["--fail-first", &fail_first.to_string()])
-            .args(["--max-seconds", "90"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("python3 runs (scripts/setup.d/telemetry.sh installs its package)");
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line).expect("receiver prints JSON");
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        let r = OtlpReceiver { child, lines: rx };
-        let ready = r.next(WAIT).expect("receiver did not start");
-        assert_eq!(ready["signal"], "ready", "{ready}");
-        r
-    }
-
-    fn next(&self, timeout: Duration) -> Option<Value> {
-        self.lines.recv_timeout(timeout).ok()
-    }
-
-    /// Collects decoded requests until `done` says enough (bounded by `WAIT`).
-    fn collect(&self, mut done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = Instant::now() + WAIT;
-        let mut got = Vec::new();
-        while !done(&got) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.next(left) {
-                Some(v) => {
-                    assert!(v.get("error").is_none(), "receiver could not decode: {v}");
-                    got.push(v);
-                }
-                None => panic!("timed out; received so far: {got:#?}"),
-            }
-        }
-        got
-    }
-}
-
-impl Drop for OtlpReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn spans(reqs: &[Value]) -> Vec<Value> {
-    reqs.iter()
-        .filter(|r| r["signal"] == "traces")
-        .flat_map(|r| r["spans"].as_array().unwrap().clone())
-        .collect()
-}
-
-fn roots(reqs: &[Value]) -> Vec<Value> {
-    spans(reqs)
-        .into_iter()
-        .filter(|s| s["name"] == "reverse_flow")
-        .collect()
-}
-
-fn metric<'a>(req: &'a Value, name: &str) -> Option<&'a Value> {
-    req["metrics"]
-        .as_array()?
-        .iter()
-        .find(|m| m["name"] == name)
-}
-
-fn point<'a>(m: &'a Value, attr: &str, value: &str) -> &'a Value {
-    m["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["attributes"][attr] == value)
-        .unwrap_or_else(|| panic!("no point {attr}={value} in {m}"))
-}
-
-fn int(v: &Value) -> u64 {
-    v.as_u64()
-        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        .unwrap_or_else(|| panic!("not an integer: {v}"))
-}
 
 static STAGES: &[&str] = &["ingest", "engine", "deliver"];
 
