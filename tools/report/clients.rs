@@ -285,14 +285,16 @@ fn close_reason(m: &Message) -> Option<String> {
     }
 }
 
-/// A plain WebSocket client subscribed to `env.topics`.
-pub fn plain_ws(env: ClientEnv) -> ClientResult {
-    let mut meter = Meter::new(env.log.clone(), Some(env.received.clone()));
-    let path = format!("/ws?topics={}", env.topics.join(","));
-    let mut ws = match open_ws(env.addr, &path) {
-        Ok(ws) => ws,
-        Err(e) => return meter.finish(Transport::PlainWs, false, Some(e)),
-    };
+/// Reads a WebSocket client's messages until the run stops (or, not yet subscribed, until
+/// the connect deadline): `on_text` handles each text message with its arrival time and
+/// returns true once the client counts as subscribed.
+fn read_ws(
+    mut ws: Ws,
+    env: &ClientEnv,
+    mut meter: Meter,
+    transport: Transport,
+    mut on_text: impl FnMut(&str, u64, &mut Meter) -> bool,
+) -> ClientResult {
     let mut subscribed = false;
     let mut error = None;
     let connect_deadline = Instant::now() + Duration::from_secs(10);
@@ -304,10 +306,7 @@ pub fn plain_ws(env: ClientEnv) -> ClientResult {
             Ok(None) => {}
             Ok(Some(Message::Text(t))) => {
                 let received = Clock::get().ticks();
-                let b = t.as_bytes();
-                if let Some((offset, payload)) = parse_hub_message(b) {
-                    meter.by_offset(offset, payload, received);
-                } else if b.starts_with(b"{\"type\":\"subscribed\"") && !subscribed {
+                if on_text(t.as_str(), received, &mut meter) && !subscribed {
                     subscribed = true;
                     env.ready.fetch_add(1, Ordering::AcqRel);
                 }
@@ -326,12 +325,38 @@ pub fn plain_ws(env: ClientEnv) -> ClientResult {
     }
     let _ = ws.close(None);
     let _ = ws.flush();
-    meter.finish(Transport::PlainWs, subscribed, error)
+    meter.finish(transport, subscribed, error)
+}
+
+/// A plain WebSocket client subscribed to `env.topics`.
+pub fn plain_ws(env: ClientEnv) -> ClientResult {
+    let meter = Meter::new(env.log.clone(), Some(env.received.clone()));
+    let path = format!("/ws?topics={}", env.topics.join(","));
+    let ws = match open_ws(env.addr, &path) {
+        Ok(ws) => ws,
+        Err(e) => return meter.finish(Transport::PlainWs, false, Some(e)),
+    };
+    let mut subscribed = false;
+    read_ws(
+        ws,
+        &env,
+        meter,
+        Transport::PlainWs,
+        |text, received, meter| {
+            let b = text.as_bytes();
+            if let Some((offset, payload)) = parse_hub_message(b) {
+                meter.by_offset(offset, payload, received);
+            } else if b.starts_with(b"{\"type\":\"subscribed\"") {
+                subscribed = true;
+            }
+            subscribed
+        },
+    )
 }
 
 /// A Phoenix Channels V2 client that joins every topic of `env.topics`.
 pub fn phoenix(env: ClientEnv) -> ClientResult {
-    let mut meter = Meter::new(env.log.clone(), Some(env.received.clone()));
+    let meter = Meter::new(env.log.clone(), Some(env.received.clone()));
     let mut ws = match open_ws(env.addr, "/socket/websocket?vsn=2.0.0") {
         Ok(ws) => ws,
         Err(e) => return meter.finish(Transport::Phoenix, false, Some(e)),
@@ -343,45 +368,17 @@ pub fn phoenix(env: ClientEnv) -> ClientResult {
         }
     }
     let mut joined = 0usize;
-    let mut subscribed = false;
-    let mut error = None;
-    let connect_deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if env.stop.load(Ordering::Acquire) || (!subscribed && Instant::now() > connect_deadline) {
-            break;
+    let topics = env.topics.len();
+    read_ws(ws, &env, meter, Transport::Phoenix, |s, received, meter| {
+        if let Some((topic, event, payload)) = parse_phoenix_broadcast(s) {
+            if event != "presence_diff" {
+                meter.by_topic(topic, payload, received);
+            }
+        } else if s.contains("\"phx_reply\"") && s.contains("\"status\":\"ok\"") {
+            joined += 1;
         }
-        match ws_read(&mut ws) {
-            Ok(None) => {}
-            Ok(Some(Message::Text(t))) => {
-                let received = Clock::get().ticks();
-                let s = t.as_str();
-                if let Some((topic, event, payload)) = parse_phoenix_broadcast(s) {
-                    if event != "presence_diff" {
-                        meter.by_topic(topic, payload, received);
-                    }
-                } else if s.contains("\"phx_reply\"") && s.contains("\"status\":\"ok\"") {
-                    joined += 1;
-                    if joined == env.topics.len() && !subscribed {
-                        subscribed = true;
-                        env.ready.fetch_add(1, Ordering::AcqRel);
-                    }
-                }
-            }
-            Ok(Some(m)) => {
-                if let Some(r) = close_reason(&m) {
-                    error = Some(r);
-                    break;
-                }
-            }
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        }
-    }
-    let _ = ws.close(None);
-    let _ = ws.flush();
-    meter.finish(Transport::Phoenix, subscribed, error)
+        joined >= topics
+    })
 }
 
 /// An SSE client of `env.topics`.
