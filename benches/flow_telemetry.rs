@@ -45,16 +45,11 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::path::PathBuf;
 
-use ebbflow::engine::{InlinePipeline, Pinning, PipelineBuilder, Timing, WaitStrategy};
-use ebbflow::flow::assembly::{default_reactor, FlowConfig, ReverseFlow, STAGE_NAMES};
-use ebbflow::flow::bitactor::{BitActor, RuleSet};
-use ebbflow::flow::commands::CommandDesk;
-use ebbflow::flow::distribution::{Distribution, Sharded};
-use ebbflow::flow::journaling::JournalingStage;
-use ebbflow::flow::notify::{NotifyStage, Publish, Shared};
-use ebbflow::flow::resources::{ResourcesStage, SnapshotSlot};
-use ebbflow::flow::stages::{BitActorStage, ReactorStage, SchemaStage, TurtleStage, TyperStage};
-use ebbflow::flow::tracing::{FlowTracing, TraceOptions, Traced};
+use ebbflow::engine::{InlinePipeline, Pinning, Timing, WaitStrategy};
+use ebbflow::flow::assembly::{flow_chain, FlowConfig, ReverseFlow};
+use ebbflow::flow::bitactor::RuleSet;
+use ebbflow::flow::notify::Publish;
+use ebbflow::flow::tracing::{FlowTracing, TraceOptions};
 use ebbflow::flow::Item;
 use ebbflow::sources::gen::trading::{TradingConfig, TradingGenerator};
 use ebbflow::sources::gen::Generator;
@@ -371,53 +366,11 @@ fn inline_flow(
     cfg.store_capacity = 1 << 14;
     cfg.actor.capacity_log2 = 14;
     cfg.reactor_timing = ebbflow::flow::reactor::Timing::Off;
-    let shared = Arc::new(Shared::default());
-    let snapshots = SnapshotSlot::with_capacity(cfg.store_capacity);
-    let actor = BitActor::compile_with(&cfg.rules, interner, cfg.actor).unwrap();
-    let catalog = actor.catalog().clone();
-    let (journaling, _, _) = JournalingStage::new(None);
-    let notify = NotifyStage::new(
-        Box::new(NullSink(0)),
-        interner.resolver(),
-        Some(Arc::new(catalog)),
-        snapshots.clone(),
-        shared.clone(),
-        Arc::new(CommandDesk::new()),
-        cfg.notify.clone(),
-    );
-    fn w<S>(t: Option<(&FlowTracing, &Telemetry)>, s: S, i: usize) -> Traced<S> {
-        match t {
-            Some((t, _)) => t.wrap(s, i),
-            None => Traced::off(s, i),
-        }
-    }
-    let t = tracing;
-    let last = match t {
-        Some((t, tel)) => t.wrap_last(
-            notify,
-            tel,
-            interner.resolver(),
-            cfg.scenario,
-            cfg.budgets.0.iter().sum(),
-            TraceOptions::default().breaker_gap,
-        ),
-        None => Traced::off(notify, 8),
-    };
-    let reactor = ReactorStage::new(default_reactor(&cfg).unwrap());
-    let resources = ResourcesStage::new(cfg.store_capacity, snapshots);
-    let bitactor = Sharded::<_, 8>::new(vec![BitActorStage::new(actor)]);
-    PipelineBuilder::<Item>::new()
-        .stage(STAGE_NAMES[0], w(t, journaling, 0))
-        .stage(STAGE_NAMES[1], w(t, reactor, 1))
-        .stage(STAGE_NAMES[2], w(t, resources, 2))
-        .stage(STAGE_NAMES[3], w(t, Distribution::new(1), 3))
-        .stage(STAGE_NAMES[4], w(t, bitactor, 4))
-        .stage(STAGE_NAMES[5], w(t, SchemaStage::new(shared.clone()), 5))
-        .stage(STAGE_NAMES[6], w(t, TurtleStage::new(shared.clone()), 6))
-        .stage(STAGE_NAMES[7], w(t, TyperStage::new(shared), 7))
-        .stage(STAGE_NAMES[8], last)
-        .max_batch(cfg.max_batch)
-        .timing(Timing::PerBatch)
+    cfg.timing = Timing::PerBatch;
+    let traced = tracing.map(|(t, tel)| (t, tel, TraceOptions::default()));
+    flow_chain(&cfg, interner, Box::new(NullSink(0)), None, traced)
+        .unwrap()
+        .builder
         .build_inline()
         .unwrap()
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{
-    BuildError, Input, Output, Pinning, Pipeline, PipelineBuilder, PipelineError, PipelineStats,
-    Placement, Timing, WaitStrategy,
+    BuildError, Chain, Input, Output, Pinning, Pipeline, PipelineBuilder, PipelineError,
+    PipelineStats, Placement, Timing, WaitStrategy,
 };
 use crate::flow::bitactor::{ActorConfig, BitActor, RuleCatalog, RuleSet, RulesError};
 use crate::flow::commands::{parse_command, CommandDesk, CommandParseError, Outcome};
@@ -26,9 +26,9 @@ use crate::flow::reactor::{
 };
 use crate::flow::resources::{ResourcesStage, SnapshotSlot, DEFAULT_CAPACITY};
 use crate::flow::stages::{BitActorStage, ReactorStage, SchemaStage, TurtleStage, TyperStage};
-use crate::flow::tracing::{Finisher, HostTracer, TraceOptions, TraceTable, Traced, TracingStats};
+use crate::flow::tracing::{FlowTracing, TraceOptions, Traced, TracingStats};
 use crate::journal::Journal;
-use crate::sources::intern::{Interner, Resolver};
+use crate::sources::intern::Interner;
 use crate::sources::record::{Kind, Record};
 use crate::telemetry::{MetricsSnapshot, Telemetry};
 
@@ -287,8 +287,7 @@ pub struct ReverseFlow {
 /// The telemetry a flow was started with (see [`ReverseFlow::start_with_telemetry`]).
 struct FlowTelemetry {
     telemetry: Arc<Telemetry>,
-    table: Arc<TraceTable>,
-    tracer: HostTracer,
+    tracing: FlowTracing,
     extras: Vec<MetricsExtra>,
 }
 
@@ -325,7 +324,7 @@ fn flow_metrics(
         )
         .with_counter("ebbflow.flow.feedback_signals", feedback);
     if let Some(tel) = tel {
-        let t = tel.table.stats();
+        let t = tel.tracing.stats();
         m = m
             .with_counter("ebbflow.trace.sampled", t.sampled)
             .with_counter("ebbflow.trace.slots_busy", t.slots_busy)
@@ -338,6 +337,120 @@ fn flow_metrics(
         }
     }
     m
+}
+
+/// What [`flow_chain`] builds.
+pub struct FlowChain<C> {
+    /// The nine stages, chained: `.build()` or `.build_inline()` it.
+    pub builder: PipelineBuilder<Item, Item, C>,
+    /// The handles a running flow keeps.
+    pub parts: FlowParts,
+}
+
+/// The handles a running flow keeps (see [`FlowChain`]).
+pub struct FlowParts {
+    /// The journal stage's counters.
+    pub journal: Arc<JournalingCounters>,
+    /// What the stages publish for the host (schema artifacts, statistics).
+    pub shared: Arc<Shared>,
+    /// The command desk (replies to submitted commands).
+    pub desk: Arc<CommandDesk>,
+    /// The rules, as the bitactor compiled them.
+    pub catalog: RuleCatalog,
+}
+
+/// The nine stages, built, wrapped for tracing and chained with their budgets, batch size
+/// and timing exactly as [`ReverseFlow`] runs them; the caller sets placement, pinning,
+/// waits and ring capacity, then calls `.build()` (pipeline threads, as
+/// [`ReverseFlow::start`] does) or `.build_inline()` (the caller's thread: the
+/// instruction-count benches). `tracing`: the slot table and host side, the telemetry the
+/// last stage finishes traces into, and the breaker options.
+pub fn flow_chain(
+    config: &FlowConfig,
+    interner: &mut Interner,
+    sink: Box<dyn Publish>,
+    journal: Option<Journal>,
+    tracing: Option<(&FlowTracing, &Telemetry, TraceOptions)>,
+) -> Result<FlowChain<impl Chain<Item, Out = Item>>, FlowError> {
+    if !(1..=MAX_SHARDS).contains(&config.shards) {
+        return Err(FlowError::Shards(config.shards));
+    }
+    let shared = Arc::new(Shared::default());
+    let desk = Arc::new(CommandDesk::new());
+    let snapshots = SnapshotSlot::with_capacity(config.store_capacity);
+    let actors: Vec<BitActorStage> = (0..config.shards)
+        .map(|_| {
+            BitActor::compile_with(&config.rules, interner, config.actor)
+                .map(BitActorStage::new)
+                .map_err(|e| FlowError::Compile(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    let catalog = actors[0].actor().catalog().clone();
+    let (journaling, journal_counters, journal_events) = JournalingStage::new(journal);
+    let notify = NotifyStage::new(
+        sink,
+        interner.resolver(),
+        Some(Arc::new(catalog.clone())),
+        snapshots.clone(),
+        shared.clone(),
+        desk.clone(),
+        config.notify.clone(),
+    )
+    .with_journal_events(journal_events);
+    let b = config.budgets.0;
+    /// Stage `i`, traced when tracing is on.
+    fn wrap<S>(t: Option<&FlowTracing>, s: S, i: usize) -> Traced<S> {
+        match t {
+            Some(t) => t.wrap(s, i),
+            None => Traced::off(s, i),
+        }
+    }
+    let t = tracing.map(|(t, _, _)| t);
+    let last = match tracing {
+        Some((t, telemetry, o)) => t.wrap_last(
+            notify,
+            telemetry,
+            interner.resolver(),
+            config.scenario,
+            o.e2e_budget.unwrap_or_else(|| b.iter().sum()),
+            o.breaker_gap,
+        ),
+        None => Traced::off(notify, 8),
+    };
+    let reactor = ReactorStage::new(default_reactor(config)?);
+    let resources = ResourcesStage::new(config.store_capacity, snapshots);
+    let bitactor = Sharded::<_, MAX_SHARDS>::new(actors);
+    let chain = PipelineBuilder::<Item>::new()
+        .stage(STAGE_NAMES[0], wrap(t, journaling, 0))
+        .budget(b[0])
+        .stage(STAGE_NAMES[1], wrap(t, reactor, 1))
+        .budget(b[1])
+        .stage(STAGE_NAMES[2], wrap(t, resources, 2))
+        .budget(b[2])
+        .stage(STAGE_NAMES[3], wrap(t, Distribution::new(config.shards), 3))
+        .budget(b[3])
+        .stage(STAGE_NAMES[4], wrap(t, bitactor, 4))
+        .budget(b[4])
+        .stage(STAGE_NAMES[5], wrap(t, SchemaStage::new(shared.clone()), 5))
+        .budget(b[5])
+        .stage(STAGE_NAMES[6], wrap(t, TurtleStage::new(shared.clone()), 6))
+        .budget(b[6])
+        .stage(STAGE_NAMES[7], wrap(t, TyperStage::new(shared.clone()), 7))
+        .budget(b[7])
+        .stage(STAGE_NAMES[8], last)
+        .budget(b[8])
+        .max_batch(config.max_batch)
+        .timing(config.timing);
+    let parts = FlowParts {
+        journal: journal_counters,
+        shared,
+        desk,
+        catalog,
+    };
+    Ok(FlowChain {
+        builder: chain,
+        parts,
+    })
 }
 
 impl ReverseFlow {
@@ -388,118 +501,36 @@ impl ReverseFlow {
         journal: Option<Journal>,
         telemetry: Option<(Arc<Telemetry>, TraceOptions)>,
     ) -> Result<ReverseFlow, FlowError> {
-        if !(1..=MAX_SHARDS).contains(&config.shards) {
-            return Err(FlowError::Shards(config.shards));
-        }
-        let shared = Arc::new(Shared::default());
-        let desk = Arc::new(CommandDesk::new());
-        let snapshots = SnapshotSlot::with_capacity(config.store_capacity);
-        let actors: Vec<BitActorStage> = (0..config.shards)
-            .map(|_| {
-                BitActor::compile_with(&config.rules, interner, config.actor)
-                    .map(BitActorStage::new)
-                    .map_err(|e| FlowError::Compile(e.to_string()))
-            })
-            .collect::<Result<_, _>>()?;
-        let resolver: Resolver = interner.resolver();
-        let catalog = actors[0].actor().catalog().clone();
-        let (journaling, journal_counters, journal_events) = JournalingStage::new(journal);
-        let notify = NotifyStage::new(
-            sink,
-            resolver,
-            Some(Arc::new(catalog.clone())),
-            snapshots.clone(),
-            shared.clone(),
-            desk.clone(),
-            config.notify.clone(),
-        )
-        .with_journal_events(journal_events);
-        let b = config.budgets.0;
-        let table = telemetry.as_ref().map(|_| TraceTable::new());
-        let finisher = telemetry.as_ref().map(|(t, o)| {
-            Finisher::new(
-                t.sink(),
-                interner.resolver(),
-                config.scenario,
-                o.e2e_budget.unwrap_or_else(|| b.iter().sum()),
-                o.breaker_gap,
-            )
-        });
-        let reactor = ReactorStage::new(default_reactor(&config)?);
-        let resources = ResourcesStage::new(config.store_capacity, snapshots);
-        let (pipeline, input, output) = PipelineBuilder::<Item>::new()
-            .stage(
-                STAGE_NAMES[0],
-                Traced::new(journaling, 0, table.clone(), None),
-            )
-            .budget(b[0])
-            .stage(STAGE_NAMES[1], Traced::new(reactor, 1, table.clone(), None))
-            .budget(b[1])
-            .stage(
-                STAGE_NAMES[2],
-                Traced::new(resources, 2, table.clone(), None),
-            )
-            .budget(b[2])
-            .stage(
-                STAGE_NAMES[3],
-                Traced::new(Distribution::new(config.shards), 3, table.clone(), None),
-            )
-            .budget(b[3])
-            .stage(
-                STAGE_NAMES[4],
-                Traced::new(
-                    Sharded::<_, MAX_SHARDS>::new(actors),
-                    4,
-                    table.clone(),
-                    None,
-                ),
-            )
-            .budget(b[4])
-            .stage(
-                STAGE_NAMES[5],
-                Traced::new(SchemaStage::new(shared.clone()), 5, table.clone(), None),
-            )
-            .budget(b[5])
-            .stage(
-                STAGE_NAMES[6],
-                Traced::new(TurtleStage::new(shared.clone()), 6, table.clone(), None),
-            )
-            .budget(b[6])
-            .stage(
-                STAGE_NAMES[7],
-                Traced::new(TyperStage::new(shared.clone()), 7, table.clone(), None),
-            )
-            .budget(b[7])
-            .stage(
-                STAGE_NAMES[8],
-                Traced::new(notify, 8, table.clone(), finisher),
-            )
-            .budget(b[8])
+        let tracing = telemetry
+            .as_ref()
+            .map(|(t, _)| FlowTracing::new(t.config().sampler.one_in()));
+        let traced = tracing
+            .as_ref()
+            .zip(telemetry.as_ref())
+            .map(|(tracing, (t, o))| (tracing, &**t, *o));
+        let FlowChain { builder, parts } = flow_chain(&config, interner, sink, journal, traced)?;
+        let (pipeline, input, output) = builder
             .default_capacity(config.ring_capacity)
-            .max_batch(config.max_batch)
             .placement(config.placement.engine())
             .pinning(config.pinning.clone())
             .wait(config.wait)
-            .timing(config.timing)
             .build()?;
         Ok(ReverseFlow {
             pending: Vec::with_capacity(HOST_BATCH),
-            journal: journal_counters,
+            journal: parts.journal,
             pipeline,
             input,
             output,
-            shared,
-            desk,
-            catalog,
-            telemetry: telemetry.zip(table).map(|((telemetry, _), table)| {
-                let one_in = telemetry.config().sampler.one_in();
-                FlowTelemetry {
-                    tracer: HostTracer::new(table.clone(), one_in),
+            shared: parts.shared,
+            desk: parts.desk,
+            catalog: parts.catalog,
+            telemetry: telemetry
+                .zip(tracing)
+                .map(|((telemetry, _), tracing)| FlowTelemetry {
                     telemetry,
-                    table,
+                    tracing,
                     extras: Vec::new(),
-                }
-            }),
+                }),
         })
     }
 
@@ -514,7 +545,7 @@ impl ReverseFlow {
     #[inline]
     pub fn push_item(&mut self, mut item: Item) -> Result<(), FlowClosed> {
         if let Some(t) = self.telemetry.as_mut() {
-            t.tracer.on_push(&mut item, self.pending.len());
+            t.tracing.host.on_push(&mut item, self.pending.len());
         }
         self.pending.push(item);
         if self.pending.len() >= HOST_BATCH {
@@ -526,7 +557,7 @@ impl ReverseFlow {
     #[inline]
     fn hand_over(&mut self) -> Result<(), FlowClosed> {
         if let Some(t) = self.telemetry.as_mut() {
-            t.tracer.stamp(&mut self.pending);
+            t.tracing.host.stamp(&mut self.pending);
         }
         let r = self.input.push_slice(&self.pending);
         self.pending.clear();
@@ -615,7 +646,7 @@ impl ReverseFlow {
     pub fn tracing_stats(&self) -> TracingStats {
         self.telemetry
             .as_ref()
-            .map(|t| t.table.stats())
+            .map(|t| t.tracing.stats())
             .unwrap_or_default()
     }
 

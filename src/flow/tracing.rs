@@ -272,7 +272,7 @@ impl HostTracer {
 /// sets them up.
 pub struct FlowTracing {
     table: Arc<TraceTable>,
-    host: HostTracer,
+    pub(crate) host: HostTracer,
 }
 
 impl FlowTracing {
