@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use ebbflow::flow::assembly::STAGE_NAMES;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ebbflow-report");
 const SCENARIOS: [&str; 3] = [
     "enterprise_k8s_cluster",
@@ -26,17 +28,6 @@ const PATTERNS: [&str; 10] = [
     "performance_analytics_reverse",
     "config_drift_reverse",
     "live_dashboard_reverse",
-];
-const STAGES: [&str; 9] = [
-    "journal",
-    "reactor",
-    "resources",
-    "distribution",
-    "bitactor",
-    "schema",
-    "turtle",
-    "typer",
-    "notify",
 ];
 
 struct Run {
@@ -323,7 +314,7 @@ fn stage_latencies_are_ordered_and_items_only_shrink_along_the_chain() {
     let summary = table(section(md, "Summary"));
     for (s, chunk) in SCENARIOS.iter().zip(rows.chunks(9)) {
         let names: Vec<&str> = chunk.iter().map(|r| r[1].as_str()).collect();
-        assert_eq!(names, STAGES, "{s}: stages in chain order");
+        assert_eq!(names, STAGE_NAMES, "{s}: stages in chain order");
         for r in chunk {
             assert_eq!(&r[0], s);
             let (i, o) = (count(&r[2]), count(&r[3]));
