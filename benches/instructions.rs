@@ -36,6 +36,7 @@ use ebbflow::flow::assembly::{flow_chain, FlowConfig};
 use ebbflow::flow::bitactor::RuleSet;
 use ebbflow::flow::notify::Publish;
 use ebbflow::flow::Item;
+use ebbflow::journal::format::record_bytes;
 use ebbflow::journal::{Durability, Journal, JournalConfig};
 use ebbflow::sources::gen::k8s::{ClusterConfig, ClusterGenerator};
 use ebbflow::sources::gen::trading::{TradingConfig, TradingGenerator};
@@ -54,7 +55,6 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/
 /// inside it.
 struct Workload {
     name: &'static str,
-    what: &'static str,
     events: u64,
     run: Box<dyn FnMut()>,
 }
@@ -97,26 +97,23 @@ fn push(flow: &mut InlinePipeline<Item, Item>, items: &[Item]) -> u64 {
     out
 }
 
+/// The nine stages on `records`: the first half warms up, the second is the window.
 fn flow_workload(
-    name: &'static str,
-    what: &'static str,
     scenario: &'static str,
     records: Vec<Record>,
     interner: &mut Interner,
-) -> Workload {
+) -> (u64, Box<dyn FnMut()>) {
     let (warm, window) = records.split_at(records.len() / 2);
     let warm: Vec<Item> = warm.iter().map(|r| Item::from_record(*r)).collect();
     let window: Vec<Item> = window.iter().map(|r| Item::from_record(*r)).collect();
     let mut flow = inline_flow(scenario, interner);
     push(&mut flow, &warm);
-    Workload {
-        name,
-        what,
-        events: window.len() as u64,
-        run: Box::new(move || {
+    (
+        window.len() as u64,
+        Box::new(move || {
             black_box(push(&mut flow, &window));
         }),
-    }
+    )
 }
 
 /// Passes items on unchanged: the engine's own cost per stage.
@@ -181,137 +178,133 @@ fn watch_body(repeat: usize) -> (String, u64) {
     (body, n)
 }
 
-fn workloads(quick: bool) -> Vec<Workload> {
-    let n = if quick { 4_096 } else { 131_072 };
-    let mut all = Vec::new();
+/// Every workload: its name and what it measures (a peer's starts with "peer:").
+const WORKLOADS: [(&str, &str); 8] = [
+    ("flow_trading", "9 flow stages, trading ticks (inline)"),
+    ("flow_k8s", "9 flow stages, k8s changes (inline)"),
+    (
+        "engine_9_pass",
+        "9 pass-through stages, 256-byte items (inline)",
+    ),
+    (
+        "engine_9_pass_in_place",
+        "the same 9 stages working in place (inline)",
+    ),
+    ("k8s_decode", "apiserver watch lines → records"),
+    (
+        "k8s_decode_serde_json",
+        "peer: the same lines → serde_json::Value",
+    ),
+    ("journal_append", "journal append, Os durability (mmap)"),
+    (
+        "journal_append_bufwriter",
+        "peer: the same records, length + bytes into a BufWriter<File>",
+    ),
+];
 
-    let (recs, mut g) = trading_records(2 * n);
-    all.push(flow_workload(
-        "flow_trading",
-        "9 flow stages, trading ticks (inline)",
-        "financial_trading_platform",
-        recs,
-        g.decoder_mut().interner_mut(),
-    ));
-    let (recs, mut g) = k8s_records(2 * n);
-    all.push(flow_workload(
-        "flow_k8s",
-        "9 flow stages, k8s changes (inline)",
-        "enterprise_k8s_cluster",
-        recs,
-        g.interner_mut(),
-    ));
-
-    let items: Vec<Item> = trading_records(n)
-        .0
+/// Builds and warms up the one workload `name` (`quick`: small, for the smoke run).
+fn workload(name: &str, quick: bool) -> Workload {
+    let &(name, _) = WORKLOADS
         .iter()
-        .map(|r| Item::from_record(*r))
-        .collect();
-    let mut pass = nine_stages(|| Pass);
-    push(&mut pass, &items);
-    let mut in_place = nine_stages(|| PassInPlace);
-    push(&mut in_place, &items);
-    let items2 = items.clone();
-    all.push(Workload {
-        name: "engine_9_pass",
-        what: "9 pass-through stages, 256-byte items (inline)",
-        events: n as u64,
-        run: Box::new(move || {
-            black_box(push(&mut pass, &items));
-        }),
-    });
-    all.push(Workload {
-        name: "engine_9_pass_in_place",
-        what: "the same 9 stages working in place (inline)",
-        events: n as u64,
-        run: Box::new(move || {
-            black_box(push(&mut in_place, &items2));
-        }),
-    });
-
-    let (body, lines) = watch_body(if quick { 2 } else { 40 });
-    let mut decoder = WatchDecoder::default();
-    decoder.decode_lines(body.as_bytes(), |_, r| {
-        black_box(r.ok());
-    });
-    let body2 = body.clone();
-    all.push(Workload {
-        name: "k8s_decode",
-        what: "apiserver watch lines → records",
-        events: lines,
-        run: Box::new(move || {
-            decoder.decode_lines(body.as_bytes(), |_, r| {
-                black_box(r.ok());
-            });
-        }),
-    });
-    all.push(Workload {
-        name: "k8s_decode_serde_json",
-        what: "peer: the same lines → serde_json::Value",
-        events: lines,
-        run: Box::new(move || {
-            for line in body2.lines().filter(|l| !l.trim().is_empty()) {
-                black_box(serde_json::from_str::<serde_json::Value>(line).unwrap());
-            }
-        }),
-    });
-
-    let dir = journal_dir();
-    let _ = std::fs::remove_dir_all(&dir);
-    let config = JournalConfig {
-        durability: Durability::Os,
-        ..JournalConfig::default()
+        .find(|(n, _)| *n == name)
+        .expect("known workload");
+    let n = if quick { 4_096 } else { 131_072 };
+    let trading_items = || -> Vec<Item> {
+        trading_records(n)
+            .0
+            .iter()
+            .map(|r| Item::from_record(*r))
+            .collect()
     };
-    let mut journal = Journal::open(&dir, config).unwrap();
-    let recs = trading_records(n).0;
-    for r in &recs {
-        journal.append(r).unwrap();
-    }
-    let recs2 = recs.clone();
-    all.push(Workload {
-        name: "journal_append",
-        what: "journal append, Os durability (mmap)",
-        events: n as u64,
-        run: Box::new(move || {
+    let (events, run): (u64, Box<dyn FnMut()>) = match name {
+        "flow_trading" => {
+            let (recs, mut g) = trading_records(2 * n);
+            let interner = g.decoder_mut().interner_mut();
+            flow_workload("financial_trading_platform", recs, interner)
+        }
+        "flow_k8s" => {
+            let (recs, mut g) = k8s_records(2 * n);
+            flow_workload("enterprise_k8s_cluster", recs, g.interner_mut())
+        }
+        "engine_9_pass" | "engine_9_pass_in_place" => {
+            let items = trading_items();
+            let mut chain = if name == "engine_9_pass" {
+                nine_stages(|| Pass)
+            } else {
+                nine_stages(|| PassInPlace)
+            };
+            push(&mut chain, &items);
+            (
+                n as u64,
+                Box::new(move || {
+                    black_box(push(&mut chain, &items));
+                }),
+            )
+        }
+        "k8s_decode" => {
+            let (body, lines) = watch_body(if quick { 2 } else { 40 });
+            let mut decoder = WatchDecoder::default();
+            let mut run = move || {
+                decoder.decode_lines(body.as_bytes(), |_, r| {
+                    black_box(r.ok());
+                });
+            };
+            run();
+            (lines, Box::new(run))
+        }
+        "k8s_decode_serde_json" => {
+            let (body, lines) = watch_body(if quick { 2 } else { 40 });
+            let mut run = move || {
+                for line in body.lines().filter(|l| !l.trim().is_empty()) {
+                    black_box(serde_json::from_str::<serde_json::Value>(line).unwrap());
+                }
+            };
+            run(); // warm-up, as the decoder gets (the allocator's arenas grown)
+            (lines, Box::new(run))
+        }
+        "journal_append" => {
+            let dir = journal_dir();
+            let _ = std::fs::remove_dir_all(&dir);
+            let config = JournalConfig {
+                durability: Durability::Os,
+                ..JournalConfig::default()
+            };
+            let mut journal = Journal::open(&dir, config).unwrap();
+            let recs = trading_records(n).0;
+            // Warm-up: the same records once (segments mapped and faulted in).
             for r in &recs {
-                black_box(journal.append(r).unwrap());
+                journal.append(r).unwrap();
             }
-        }),
-    });
-    let path = dir.join("bufwriter.bin");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    all.push(Workload {
-        name: "journal_append_bufwriter",
-        what: "peer: the same records, length + bytes into a BufWriter<File>",
-        events: n as u64,
-        run: Box::new(move || {
-            for r in &recs2 {
-                let bytes = record_bytes(r);
-                file.write_all(&(bytes.len() as u32).to_le_bytes()).unwrap();
-                file.write_all(bytes).unwrap();
-            }
-            file.flush().unwrap();
-        }),
-    });
-    all
+            let run = move || {
+                for r in &recs {
+                    black_box(journal.append(r).unwrap());
+                }
+            };
+            (n as u64, Box::new(run))
+        }
+        _ => {
+            let dir = journal_dir();
+            std::fs::create_dir_all(&dir).unwrap();
+            let recs = trading_records(n).0;
+            let file = std::fs::File::create(dir.join("bufwriter.bin")).unwrap();
+            let mut file = std::io::BufWriter::new(file);
+            let run = move || {
+                for r in &recs {
+                    let bytes = record_bytes(r);
+                    file.write_all(&(bytes.len() as u32).to_le_bytes()).unwrap();
+                    file.write_all(bytes).unwrap();
+                }
+                file.flush().unwrap();
+            };
+            (n as u64, Box::new(run))
+        }
+    };
+    Workload { name, events, run }
 }
 
 /// Where the journal workloads write (removed when the run ends).
 fn journal_dir() -> PathBuf {
     std::env::temp_dir().join(format!("ebbflow-instr-journal-{}", std::process::id()))
-}
-
-/// A record's bytes (it is plain old data).
-fn record_bytes(r: &Record) -> &[u8] {
-    // SAFETY: `Record` is `Copy`, `repr(C)` plain data with no pointers; reading its
-    // `size_of` bytes through a `u8` slice of the same lifetime is sound (padding bytes
-    // are only copied, never interpreted).
-    unsafe {
-        std::slice::from_raw_parts(
-            (r as *const Record).cast::<u8>(),
-            std::mem::size_of::<Record>(),
-        )
-    }
 }
 
 fn read_baseline() -> Vec<(String, f64)> {
@@ -372,23 +365,19 @@ fn count(exe: &Path, name: &str, out_dir: &Path) -> Result<(u64, u64), String> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--workload") {
-        // Child: build everything, then run the one workload inside the window.
-        let name = &args[i + 1];
-        let mut all = workloads(false);
-        let w = all
-            .iter_mut()
-            .find(|w| w.name == name)
-            .expect("known workload");
+        // Child: build this one workload, then run it inside the window.
+        let mut w = workload(&args[i + 1], false);
         measured(&mut w.run);
         println!("{} {}", w.name, w.events);
-        drop(all);
+        drop(w);
         let _ = std::fs::remove_dir_all(journal_dir());
         return;
     }
     let bench = args.iter().any(|a| a == "--bench");
     if !bench {
         // `cargo test --all-targets`: each workload once, natively, small.
-        for mut w in workloads(true) {
+        for (name, _) in WORKLOADS {
+            let mut w = workload(name, true);
             assert!(w.events > 0, "{}: no events", w.name);
             (w.run)();
             println!("{}: ran {} events", w.name, w.events);
@@ -404,9 +393,7 @@ fn main() {
     let baseline = read_baseline();
     let mut results = Vec::new();
     let mut failed = Vec::new();
-    let names: Vec<(&str, &str)> = workloads(true).iter().map(|w| (w.name, w.what)).collect();
-    let _ = std::fs::remove_dir_all(journal_dir());
-    for (name, what) in names {
+    for (name, what) in WORKLOADS {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
