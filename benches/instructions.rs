@@ -254,7 +254,7 @@ fn workload(name: &str, quick: bool) -> Workload {
         }
         "k8s_decode_serde_json" => {
             let (body, lines) = watch_body(if quick { 2 } else { 40 });
-            let mut run = move || {
+            let run = move || {
                 for line in body.lines().filter(|l| !l.trim().is_empty()) {
                     black_box(serde_json::from_str::<serde_json::Value>(line).unwrap());
                 }
