@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Placement: the host (source) thread is pinned to the first allowed core, the pipeline
-//! thread (all nine stages fused) to the last — the 2-core layout of BRIEF §2.
+//! thread to the last — the 2-core layout of BRIEF §2. `busy_spin` fuses all nine stages
+//! on the pipeline thread; `host_3` runs journal, reactor and resources on the host thread
+//! inside its pushes (`FlowPlacement::Host`) and the other six on the pipeline thread.
 
 mod support;
 
@@ -21,7 +23,7 @@ use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use ebbflow::engine::{
     Clock, Emitter, Pinning, PipelineBuilder, Placement, Stage, Timing, WaitStrategy,
 };
-use ebbflow::flow::assembly::{FlowConfig, ReverseFlow};
+use ebbflow::flow::assembly::{FlowConfig, FlowPlacement, ReverseFlow, HOST_PLACEMENT_STAGES};
 use ebbflow::flow::bitactor::RuleSet;
 use ebbflow::flow::notify::Publish;
 use ebbflow::flow::Item;
@@ -105,6 +107,25 @@ fn throughput(c: &mut Criterion) {
                 (0..iters)
                     .map(|_| {
                         push_all_flow(flow_config(peer, WaitStrategy::BusySpin), &mut g, &recs)
+                    })
+                    .sum()
+            })
+        },
+    );
+    group.bench_function(
+        BenchmarkId::new(
+            "reverse_flow_9_stages",
+            format!("host_{HOST_PLACEMENT_STAGES}"),
+        ),
+        |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let mut cfg = flow_config(peer, WaitStrategy::BusySpin);
+                        cfg.placement = FlowPlacement::Host {
+                            stages: HOST_PLACEMENT_STAGES,
+                        };
+                        push_all_flow(cfg, &mut g, &recs)
                     })
                     .sum()
             })
@@ -340,6 +361,27 @@ fn raw_latency_run(rate: u64, n: usize) -> hdrhistogram::Histogram<u64> {
     consumer.join().unwrap()
 }
 
+/// The same schedule on one thread alone: wait for each due time, read the clock again and
+/// record the lateness. No ring, no stage: what the machine lets any one spinning thread
+/// keep (preemption by the hypervisor or the kernel shows here and nowhere else).
+fn schedule_floor(rate: u64, n: usize) -> hdrhistogram::Histogram<u64> {
+    let (host, _) = support::cores();
+    support::pin(host);
+    let clock = Clock::get();
+    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    let period_ticks = clock.ticks_per_ns() * 1e9 / rate as f64;
+    let t0 = clock.ticks() as f64;
+    for i in 0..n {
+        let due = (t0 + i as f64 * period_ticks) as u64;
+        while clock.ticks() < due {
+            std::hint::spin_loop();
+        }
+        let late = clock.ticks().saturating_sub(due);
+        h.saturating_record(clock.to_ns(late).max(1));
+    }
+    h
+}
+
 fn latency() {
     let quick = !std::env::args().any(|a| a == "--bench");
     let (n, mut rates): (usize, Vec<u64>) = if quick {
@@ -374,6 +416,15 @@ fn latency() {
                 r.value_at_quantile(0.99),
                 r.value_at_quantile(0.999),
                 r.max()
+            );
+            let f = schedule_floor(rate, n);
+            println!(
+                "schedule_floor/{rate}_per_s: n={} p50={} ns p99={} ns p99.9={} ns max={} ns (one thread, no ring: lateness of the clock read after each due time)",
+                f.len(),
+                f.value_at_quantile(0.5),
+                f.value_at_quantile(0.99),
+                f.value_at_quantile(0.999),
+                f.max()
             );
         }
     }

@@ -138,7 +138,11 @@ impl Stage for PassInPlace {
         out.emit(i);
     }
     #[inline]
-    fn process_in_place(&mut self, _batch: &mut InPlace<'_, Item>) -> bool {
+    fn process_in_place(
+        &mut self,
+        _batch: &mut InPlace<'_, Item>,
+        _out: &mut Emitter<Item>,
+    ) -> bool {
         true
     }
 }

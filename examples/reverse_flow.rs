@@ -26,7 +26,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ebbflow::channels::{bus, Server, ServerConfig, StaticDir};
 use ebbflow::engine::PipelineStats;
-use ebbflow::flow::assembly::{FlowConfig, FlowPlacement, ReverseFlow, MAX_SHARDS, STAGE_NAMES};
+use ebbflow::flow::assembly::{
+    FlowConfig, FlowPlacement, ReverseFlow, HOST_PLACEMENT_STAGES, MAX_SHARDS, STAGE_NAMES,
+};
 use ebbflow::flow::bitactor::{RuleCatalog, RuleSet};
 use ebbflow::flow::commands::Outcome;
 use ebbflow::flow::notify::{topics, Publish, Shared};
@@ -100,7 +102,10 @@ PACING:
 FLOW:
     --placement P         fused (default: all stages on one thread) | split (two
                           threads: journal..distribution, bitactor..notify) |
-                          per-stage (one thread per stage, for >= 10 cores)
+                          per-stage (one thread per stage, for >= 10 cores) |
+                          host (journal, reactor and resources run on the source
+                          thread inside its pushes, the rest on one pipeline thread:
+                          the fastest on 2 cores) | host:N (the first N stages, 1..8)
     --shards N            bitactor shards, 1..=8 (default 1)
     --rules PATH          rules file (default: the embedded examples/rules/default.rules;
                           format in docs/rules.md); a bad file prints line and reason,
@@ -371,18 +376,26 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, ArgErro
             "--seed" => o.seed = parse_num("--seed", &value("--seed")?)?,
             "--placement" => {
                 let v = value("--placement")?;
-                o.placement = match v.as_str() {
-                    "fused" => FlowPlacement::Fused,
-                    "split" => FlowPlacement::Split,
-                    "per-stage" | "per_stage" => FlowPlacement::PerStage,
-                    _ => {
-                        return Err(ArgError::Bad {
-                            option: "--placement",
-                            value: v,
-                            reason: "expected fused, split or per-stage",
-                        })
-                    }
-                };
+                o.placement =
+                    match v.as_str() {
+                        "fused" => FlowPlacement::Fused,
+                        "split" => FlowPlacement::Split,
+                        "per-stage" | "per_stage" => FlowPlacement::PerStage,
+                        "host" => FlowPlacement::Host {
+                            stages: HOST_PLACEMENT_STAGES,
+                        },
+                        other => match other.strip_prefix("host:").map(str::parse::<usize>) {
+                            Some(Ok(stages)) if (1..STAGE_NAMES.len()).contains(&stages) => {
+                                FlowPlacement::Host { stages }
+                            }
+                            _ => return Err(ArgError::Bad {
+                                option: "--placement",
+                                value: v,
+                                reason:
+                                    "expected fused, split, per-stage, host or host:N (N = 1..8)",
+                            }),
+                        },
+                    };
             }
             "--shards" => {
                 let v = value("--shards")?;
@@ -1608,9 +1621,10 @@ fn main() -> ExitCode {
         Some(InputKind::Http { addr, path }) => format!("http://{addr}{path}"),
     };
     let placement = match opts.placement {
-        FlowPlacement::Fused => "fused",
-        FlowPlacement::Split => "split",
-        FlowPlacement::PerStage => "per-stage",
+        FlowPlacement::Fused => "fused".to_string(),
+        FlowPlacement::Split => "split".to_string(),
+        FlowPlacement::PerStage => "per-stage".to_string(),
+        FlowPlacement::Host { stages } => format!("host:{stages}"),
     };
     let title = format!(
         "ebbflow reverse_flow · {source}\nplacement {placement} · shards {} · rules {} ({} rules) · faults {}/M",

@@ -25,7 +25,7 @@ impl<const P: bool> Stage for TripleDropFifths<P> {
             out.emit(r);
         }
     }
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Rec>) -> bool {
+    fn process_in_place(&mut self, batch: &mut InPlace<'_, Rec>, _out: &mut Emitter<Rec>) -> bool {
         batch.retain_mut(|r| {
             r.value = r.value.wrapping_mul(3);
             !r.seq.is_multiple_of(5)
@@ -46,7 +46,7 @@ impl<const P: bool> Stage for RunningWithMarker<P> {
         r.value = self.0;
         out.emit(r);
     }
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Rec>) -> bool {
+    fn process_in_place(&mut self, batch: &mut InPlace<'_, Rec>, _out: &mut Emitter<Rec>) -> bool {
         for r in batch.as_mut_slice() {
             self.0 = self.0.wrapping_mul(31).wrapping_add(r.value);
             r.value = self.0;
@@ -75,7 +75,7 @@ impl<const P: bool> Stage for Picky<P> {
             ..r
         });
     }
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Rec>) -> bool {
+    fn process_in_place(&mut self, batch: &mut InPlace<'_, Rec>, _out: &mut Emitter<Rec>) -> bool {
         if batch.as_slice().iter().any(|r| r.seq.is_multiple_of(7)) {
             return false;
         }

@@ -200,7 +200,10 @@ impl<S: Stage, D: Downstream<S::Out>> Node<S, D> {
         let n = batch.len() as u64;
         let timed = self.meter.time_this_batch();
         let t0 = if timed { self.meter.now() } else { 0 };
-        if !self.stage.process_in_place(&mut InPlace::new(batch)) {
+        if !self
+            .stage
+            .process_in_place(&mut InPlace::new(batch), &mut self.emitter)
+        {
             return self.copying(batch, cx);
         }
         self.stage.end_of_batch(&mut self.emitter);

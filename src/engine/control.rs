@@ -35,6 +35,8 @@ pub struct Control {
     /// Per thread: the last epoch whose histograms it folded in (`u64::MAX` once exited).
     pub(crate) acks: Vec<AtomicU64>,
     failure: Mutex<Option<PipelineError>>,
+    /// Set while an input that runs host stages is open.
+    host_input_open: AtomicBool,
     threads: OnceLock<Vec<Thread>>,
     /// Every ring, so a state change can wake a host parked on one.
     links: OnceLock<Vec<Arc<LinkShared>>>,
@@ -49,6 +51,7 @@ impl Control {
             stats_epoch: AtomicU64::new(0),
             acks: (0..threads).map(|_| AtomicU64::new(0)).collect(),
             failure: Mutex::new(None),
+            host_input_open: AtomicBool::new(false),
             threads: OnceLock::new(),
             links: OnceLock::new(),
         }
@@ -56,6 +59,15 @@ impl Control {
 
     pub(crate) fn set_threads(&self, threads: Vec<Thread>) {
         let _ = self.threads.set(threads);
+    }
+
+    pub(crate) fn set_host_input_open(&self, open: bool) {
+        self.host_input_open.store(open, Ordering::SeqCst);
+    }
+
+    /// Whether an input that runs host stages is still open.
+    pub(crate) fn host_input_open(&self) -> bool {
+        self.host_input_open.load(Ordering::SeqCst)
     }
 
     pub(crate) fn set_links(&self, links: Vec<Arc<LinkShared>>) {

@@ -37,6 +37,17 @@ pub enum PipelineError {
         /// Events left in rings when it gave up.
         in_flight: u64,
     },
+    /// Shutdown started while the [`Input`](super::Input) that runs the host stages was
+    /// still open. Host stages hand on what they hold (retries, windows) only when that
+    /// input is closed, so the pipeline was stopped at once instead of draining, and this
+    /// error says so rather than lose those events silently. Close the input first.
+    #[error(
+        "shutdown started with the input still open; its {host_stages} host stages were not closed"
+    )]
+    HostInputOpen {
+        /// How many stages run on the host.
+        host_stages: usize,
+    },
 }
 
 /// Why a pipeline could not be built. Every problem found is listed, not only the first.
@@ -150,6 +161,15 @@ pub enum ConfigProblem {
         listed: usize,
         /// Threads the placement makes.
         threads: usize,
+    },
+    /// `host_stages` asked for every stage (or more): at least one must run on a pipeline
+    /// thread.
+    #[error("{host_stages} host stages asked for, but the pipeline has {stages} stages and at least one must run on a pipeline thread")]
+    TooManyHostStages {
+        /// The number asked for.
+        host_stages: usize,
+        /// Stages in the pipeline.
+        stages: usize,
     },
     /// A per-thread setting named a thread that does not exist.
     #[error("thread {thread} does not exist (the placement makes {threads} threads)")]

@@ -4,6 +4,9 @@
 //! host ──Input──▶ [ring] ──▶ thread 0: stage a → stage b ──▶ [ring] ──▶ thread 1: stage c ──▶ [ring] ──Output──▶ host
 //! ```
 //!
+//! With [`host_stages`](PipelineBuilder::host_stages), the first stages run inside the
+//! host's pushes instead, and the first ring follows them (see `docs/architecture.md`).
+//!
 //! * [`Stage`]: one step, batch-aware, writing into a preallocated [`Emitter`].
 //! * [`PipelineBuilder`]: chains stages (types checked at compile time), then places them
 //!   on threads ([`Placement`]), pins them ([`Pinning`]), and picks how each thread waits
@@ -17,6 +20,7 @@ mod chain;
 pub mod clock;
 mod control;
 mod error;
+mod host;
 mod inline;
 mod pipeline;
 mod placement;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::chain::{segment_body, Append, Assembly, Chain, End, StageConfig, ThreadCx, ThreadSpec};
 use super::control::Control;
 use super::error::{BuildError, ConfigProblem, PipelineError, PushError, RecvError};
+use super::host::HostStages;
 use super::inline::{InlinePipeline, INLINE_RESERVE_LIMIT};
 use super::placement::{plan, CoreSet, Pinning, Placement, PlanRequest};
 use super::ring::{link, Backpressure, Inbound, LinkShared, Outbound};
@@ -87,6 +88,7 @@ pub struct PipelineBuilder<In, Out = In, C = End> {
     wait_overrides: Vec<(usize, WaitStrategy)>,
     host_wait: WaitStrategy,
     host_cores: usize,
+    host_stages: usize,
     cores: Option<CoreSet>,
     shutdown_timeout: Duration,
     _types: PhantomData<fn(In) -> Out>,
@@ -112,6 +114,7 @@ impl<In: Event> PipelineBuilder<In, In, End> {
             wait_overrides: Vec::new(),
             host_wait: WaitStrategy::SpinYield,
             host_cores: 1,
+            host_stages: 0,
             cores: None,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             _types: PhantomData,
@@ -161,6 +164,7 @@ impl<In: Event, Out: Event, C> PipelineBuilder<In, Out, C> {
             wait_overrides: self.wait_overrides,
             host_wait: self.host_wait,
             host_cores: self.host_cores,
+            host_stages: self.host_stages,
             cores: self.cores,
             shutdown_timeout: self.shutdown_timeout,
             _types: PhantomData,
@@ -278,6 +282,24 @@ impl<In: Event, Out: Event, C> PipelineBuilder<In, Out, C> {
         self
     }
 
+    /// Runs the first `stages` stages on the host: inside [`Input::push`] and
+    /// [`Input::push_slice`], on the calling thread, before the first ring (default 0).
+    /// [`placement`](Self::placement), [`pinning`](Self::pinning) and
+    /// [`thread_wait`](Self::thread_wait) then apply to the stages after them, and thread
+    /// 0 in statistics is the host. At least one stage must stay on a pipeline thread.
+    ///
+    /// For a source thread that has time to spare: on a 2-core machine the host and one
+    /// pipeline thread then both run stages (see `docs/architecture.md`). The host must
+    /// close the [`Input`] before [`Pipeline::shutdown`] or [`Pipeline::finish`], since
+    /// host stages hand on what they hold only then; otherwise shutdown stops the pipeline
+    /// with [`PipelineError::HostInputOpen`]. Host stages' histograms are folded at the
+    /// host's next push after a [`Pipeline::stats`] request, or at once by
+    /// [`Input::publish_stats`]. Ignored by [`build_inline`](Self::build_inline).
+    pub fn host_stages(mut self, stages: usize) -> Self {
+        self.host_stages = stages;
+        self
+    }
+
     /// Plans against these cores instead of the detected ones.
     pub fn cores(mut self, cores: CoreSet) -> Self {
         self.cores = Some(cores);
@@ -318,17 +340,44 @@ impl<In: Event, Out: Event, C: Chain<In, Out = Out>> PipelineBuilder<In, Out, C>
             thread_stats,
         } = self.prepare(None)?;
         let threads = asm.plan.threads();
-        let (input_out, input_in) = link::<In>(
-            "input".to_string(),
-            asm.configs[0].capacity,
-            asm.configs[0].backpressure,
-            host_wait,
-            asm.plan.waits[0],
-            max_batch,
-        );
-        let head = chain.instantiate(0, &mut asm);
-        let mut bodies = std::mem::take(&mut asm.segments);
-        bodies.push((0, segment_body(input_in, head, true)));
+        let host_stages = if asm.plan.host {
+            asm.plan.groups[0].len()
+        } else {
+            0
+        };
+        let (entry, mut bodies, mut links) = if host_stages > 0 {
+            // Thread 0 is the host: its nodes go to the input; the chain itself made the
+            // ring after them (the first link).
+            let head = chain.instantiate(0, &mut asm);
+            let cx = ThreadCx {
+                control: control.clone(),
+                current: 0,
+                spec: ThreadSpec {
+                    index: 0,
+                    wait: asm.plan.waits[0],
+                    core: None,
+                    names: names.clone(),
+                },
+            };
+            let ring = asm.links[0].clone();
+            let host = HostStages::new(Box::new(head), cx, ring, max_batch);
+            let bodies = std::mem::take(&mut asm.segments);
+            (Entry::Host(Box::new(host)), bodies, Vec::new())
+        } else {
+            let (input_out, input_in) = link::<In>(
+                "input".to_string(),
+                asm.configs[0].capacity,
+                asm.configs[0].backpressure,
+                host_wait,
+                asm.plan.waits[0],
+                max_batch,
+            );
+            let head = chain.instantiate(0, &mut asm);
+            let mut bodies = std::mem::take(&mut asm.segments);
+            bodies.push((0, segment_body(input_in, head, true)));
+            let links = vec![input_out.shared.clone()];
+            (Entry::Ring(input_out), bodies, links)
+        };
         bodies.sort_by_key(|(t, _)| *t);
         let output_in: Inbound<Out> = *asm
             .output
@@ -336,7 +385,6 @@ impl<In: Event, Out: Event, C: Chain<In, Out = Out>> PipelineBuilder<In, Out, C>
             .expect("the chain's end creates the output ring")
             .downcast::<Inbound<Out>>()
             .expect("the output ring carries the chain's output type");
-        let mut links: Vec<Arc<LinkShared>> = vec![input_out.shared.clone()];
         links.append(&mut asm.links);
         links.push(output_in.shared.clone());
 
@@ -381,11 +429,12 @@ impl<In: Event, Out: Event, C: Chain<In, Out = Out>> PipelineBuilder<In, Out, C>
             stages: stage_shared,
             links,
             threads: thread_stats,
+            host_stages,
             shutdown_timeout,
             _types: PhantomData,
         };
         let input = Input {
-            out: input_out,
+            entry,
             control: control.clone(),
         };
         let output = Output {
@@ -455,6 +504,7 @@ impl<In: Event, Out: Event, C: Chain<In, Out = Out>> PipelineBuilder<In, Out, C>
             self.placement = Placement::Fused;
             self.pinning = Pinning::None;
             self.wait_overrides.clear();
+            self.host_stages = 0;
         }
         let mut problems = self.problems;
         if self.max_batch == 0 {
@@ -505,9 +555,16 @@ impl<In: Event, Out: Event, C: Chain<In, Out = Out>> PipelineBuilder<In, Out, C>
                 detected
             }
         };
+        let host_stages = self.host_stages;
+        if host_stages > 0 && host_stages >= configs.len() {
+            problems.push(ConfigProblem::TooManyHostStages {
+                host_stages,
+                stages: configs.len(),
+            });
+        }
         let plan = plan(
             &PlanRequest {
-                stages: configs.len(),
+                stages: configs.len().saturating_sub(host_stages).max(1),
                 placement: &self.placement,
                 pinning: &self.pinning,
                 cores,
@@ -518,6 +575,9 @@ impl<In: Event, Out: Event, C: Chain<In, Out = Out>> PipelineBuilder<In, Out, C>
             &mut problems,
         );
         let plan = match plan {
+            Some(plan) if problems.is_empty() && host_stages > 0 => {
+                plan.with_host_group(host_stages, self.host_wait)
+            }
             Some(plan) if problems.is_empty() => plan,
             _ => return Err(BuildError { problems }),
         };
@@ -544,6 +604,8 @@ impl<In: Event, Out: Event, C: Chain<In, Out = Out>> PipelineBuilder<In, Out, C>
             .map(|t| ThreadStats {
                 name: if inline.is_some() {
                     "inline".to_string()
+                } else if plan.host && t == 0 {
+                    "host".to_string()
                 } else {
                     format!("ebbflow-{t}")
                 },
@@ -608,6 +670,8 @@ pub struct Pipeline<In, Out> {
     stages: Vec<Arc<StageShared>>,
     links: Vec<Arc<LinkShared>>,
     threads: Vec<ThreadStats>,
+    /// Stages run by the host (thread 0), 0 if none.
+    host_stages: usize,
     shutdown_timeout: Duration,
     _types: PhantomData<fn(In) -> Out>,
 }
@@ -617,7 +681,9 @@ const SNAPSHOT_WAIT: Duration = Duration::from_millis(200);
 
 impl<In: Event, Out: Event> Pipeline<In, Out> {
     /// A consistent-enough snapshot: counters as of now, histograms as of each thread's
-    /// last batch. Allocates (it builds the report); the hot threads do not.
+    /// last batch. Allocates (it builds the report); the hot threads do not. Host stages'
+    /// histograms are as of the host's last fold (see
+    /// [`PipelineBuilder::host_stages`]); the snapshot does not wait for the host.
     pub fn stats(&self) -> PipelineStats {
         let epoch = self
             .control
@@ -631,6 +697,7 @@ impl<In: Event, Out: Event> Pipeline<In, Out> {
                 .control
                 .acks
                 .iter()
+                .skip(usize::from(self.host_stages > 0))
                 .filter(|a| a.load(std::sync::atomic::Ordering::Acquire) < epoch)
                 .count();
             if stale == 0 || Instant::now() >= deadline {
@@ -701,6 +768,21 @@ impl<In, Out> Pipeline<In, Out> {
         mut while_waiting: impl FnMut() -> bool,
     ) -> Result<PipelineStats, PipelineError> {
         self.control.close();
+        if self.host_stages > 0 && self.control.host_input_open() {
+            // The host stages still hold what they hold; draining without them would lose
+            // it silently. Stop now and say why.
+            self.control.abort();
+            for h in self.handles.drain(..) {
+                let _ = h.join();
+            }
+            while_waiting();
+            return Err(self
+                .control
+                .failure()
+                .unwrap_or(PipelineError::HostInputOpen {
+                    host_stages: self.host_stages,
+                }));
+        }
         let start = Instant::now();
         let mut timed_out = false;
         while !self.handles.iter().all(|h| h.is_finished()) {
@@ -750,10 +832,19 @@ impl<In, Out> Drop for Pipeline<In, Out> {
 /// The host's producing end: events pushed here enter the first stage.
 ///
 /// Dropping it (or [`close`](Input::close)) is the end of the stream: the pipeline drains
-/// and its threads finish.
+/// and its threads finish. With [host stages](PipelineBuilder::host_stages), each push
+/// runs them on the calling thread first.
 pub struct Input<T: Event> {
-    out: Outbound<T>,
+    entry: Entry<T>,
     control: Arc<Control>,
+}
+
+/// Where pushed events go.
+enum Entry<T: Event> {
+    /// Into the input ring of the first pipeline thread.
+    Ring(Outbound<T>),
+    /// Through the host stages, whose last one writes to the first ring.
+    Host(Box<HostStages<T>>),
 }
 
 impl<T: Event> Input<T> {
@@ -763,7 +854,9 @@ impl<T: Event> Input<T> {
     fn leave(&self) {
         self.control.leave_push();
         if self.control.closing() {
-            self.out.shared.data.wake();
+            if let Entry::Ring(out) = &self.entry {
+                out.shared.data.wake();
+            }
         }
     }
 
@@ -775,47 +868,96 @@ impl<T: Event> Input<T> {
         if !self.control.enter_push() {
             return Err(PushError::Closed(event));
         }
-        let result = match self.out.policy {
-            Backpressure::Block => self
-                .out
-                .push_one_blocking(event, &self.control)
-                .map_err(PushError::Closed),
-            _ => self
-                .out
-                .push_slice(std::slice::from_ref(&event), &self.control)
-                .map_err(|_| PushError::Closed(event)),
+        let result = match &mut self.entry {
+            Entry::Ring(out) => match out.policy {
+                Backpressure::Block => out
+                    .push_one_blocking(event, &self.control)
+                    .map_err(PushError::Closed),
+                _ => out
+                    .push_slice(std::slice::from_ref(&event), &self.control)
+                    .map_err(|_| PushError::Closed(event)),
+            },
+            Entry::Host(host) => {
+                if host.run(std::slice::from_ref(&event)) {
+                    Ok(())
+                } else {
+                    Err(PushError::Closed(event))
+                }
+            }
         };
         self.leave();
         result
     }
 
     /// Pushes a slice in as few ring commits as room allows. On shutdown or failure,
-    /// returns how many events were accepted before it.
+    /// returns how many events were accepted before it (with host stages: 0, since the
+    /// stages may have held or merged the events before the failure).
     #[inline]
     pub fn push_slice(&mut self, events: &[T]) -> Result<(), PushError<usize>> {
         if !self.control.enter_push() {
             return Err(PushError::Closed(0));
         }
-        let result = match self.out.policy {
-            Backpressure::Block => self
-                .out
-                .push_blocking(events, &self.control)
-                .map_err(PushError::Closed),
-            _ => self
-                .out
-                .push_slice(events, &self.control)
-                .map_err(|_| PushError::Closed(0)),
+        let result = match &mut self.entry {
+            Entry::Ring(out) => match out.policy {
+                Backpressure::Block => out
+                    .push_blocking(events, &self.control)
+                    .map_err(PushError::Closed),
+                _ => out
+                    .push_slice(events, &self.control)
+                    .map_err(|_| PushError::Closed(0)),
+            },
+            Entry::Host(host) => {
+                if host.run(events) {
+                    Ok(())
+                } else {
+                    Err(PushError::Closed(0))
+                }
+            }
         };
         self.leave();
         result
     }
 
-    /// Pushes one event if there is room now; never waits, never drops.
+    /// [`push_slice`](Self::push_slice) for events the caller gives up: `events` is left
+    /// empty (its capacity kept). With host stages, a batch of at most `max_batch` events
+    /// is handed to the first stage as its buffer, so a first stage that works in place
+    /// ([`Stage::IN_PLACE`]) skips the copy a borrowed slice costs.
+    #[inline]
+    pub fn push_owned(&mut self, events: &mut Vec<T>) -> Result<(), PushError<usize>> {
+        let result = match &mut self.entry {
+            Entry::Ring(_) => self.push_slice(events),
+            Entry::Host(host) => {
+                if !self.control.enter_push() {
+                    events.clear();
+                    return Err(PushError::Closed(0));
+                }
+                let ok = host.run_owned(events);
+                self.leave();
+                if ok {
+                    Ok(())
+                } else {
+                    Err(PushError::Closed(0))
+                }
+            }
+        };
+        events.clear();
+        result
+    }
+
+    /// Pushes one event if there is room now; never waits, never drops. With host stages
+    /// this is [`push`](Self::push): the stages run first, and what they hand on waits
+    /// for room like any push does.
     pub fn try_push(&mut self, event: T) -> Result<(), PushError<T>> {
+        if matches!(self.entry, Entry::Host(_)) {
+            return self.push(event);
+        }
         if !self.control.enter_push() {
             return Err(PushError::Closed(event));
         }
-        let result = self.out.try_push(event).map_err(PushError::Full);
+        let result = match &mut self.entry {
+            Entry::Ring(out) => out.try_push(event).map_err(PushError::Full),
+            Entry::Host(_) => unreachable!("handled above"),
+        };
         self.leave();
         result
     }
@@ -825,42 +967,82 @@ impl<T: Event> Input<T> {
     pub fn flush(&mut self) -> usize {
         if !self.control.enter_push() {
             // Shutdown started: nothing more may enter; what is parked is dropped, counted.
-            self.out.discard_parked();
+            if let Entry::Ring(out) = &mut self.entry {
+                out.discard_parked();
+            }
             return 0;
         }
-        let parked = self.out.flush_overflow();
+        let parked = match &mut self.entry {
+            Entry::Ring(out) => out.flush_overflow(),
+            Entry::Host(host) => host.flush(),
+        };
         self.leave();
         parked
     }
 
-    /// Events parked in the drop-oldest overflow buffer.
+    /// Events parked in the drop-oldest overflow buffer (with host stages: before the
+    /// ring after them, as of the last push or flush).
     pub fn parked(&self) -> usize {
-        self.out.parked()
+        match &self.entry {
+            Entry::Ring(out) => out.parked(),
+            Entry::Host(host) => host.parked(),
+        }
     }
 
-    /// Events this input dropped under a lossy policy (newest and oldest together).
+    /// Events this input dropped under a lossy policy (newest and oldest together); with
+    /// host stages, those the ring after them dropped.
     pub fn dropped(&self) -> u64 {
-        let p = &self.out.shared.produced;
+        let p = match &self.entry {
+            Entry::Ring(out) => &out.shared.produced,
+            Entry::Host(host) => &host.ring().produced,
+        };
         p.dropped_newest.get() + p.dropped_oldest.get()
     }
 
+    /// Folds the host stages' latency histograms into the pipeline's statistics now (call
+    /// it before [`Pipeline::stats`] for host stages' figures as of this moment). Returns
+    /// whether the fold went through (a snapshot reader held a lock otherwise; the next
+    /// push retries). Without host stages there is nothing to fold: `true`.
+    pub fn publish_stats(&mut self) -> bool {
+        match &mut self.entry {
+            Entry::Ring(_) => true,
+            Entry::Host(host) => host.publish(),
+        }
+    }
+
     /// Ends the stream (same as dropping the input). Events parked by the drop-oldest
-    /// policy are delivered first, waiting for room.
+    /// policy are delivered first, waiting for room; host stages hand on what they hold.
     pub fn close(self) {}
 }
 
 impl<T: Event> Drop for Input<T> {
     fn drop(&mut self) {
-        // End of stream: drop-oldest events still parked are delivered, waiting for room,
-        // inside the shutdown gate so the head thread keeps draining meanwhile. If shutdown
-        // already started or the pipeline is aborting, they are counted as dropped.
-        if self.out.parked() > 0 && self.control.enter_push() {
-            while self.out.flush_overflow() > 0 && !self.control.aborting() {
-                std::thread::yield_now();
+        match &mut self.entry {
+            Entry::Ring(out) => {
+                // End of stream: drop-oldest events still parked are delivered, waiting for
+                // room, inside the shutdown gate so the head thread keeps draining
+                // meanwhile. If shutdown already started or the pipeline is aborting, they
+                // are counted as dropped.
+                if out.parked() > 0 && self.control.enter_push() {
+                    while out.flush_overflow() > 0 && !self.control.aborting() {
+                        std::thread::yield_now();
+                    }
+                    self.control.leave_push();
+                }
+                out.discard_parked();
             }
-            self.leave();
+            Entry::Host(host) => {
+                // End of stream: the host stages hand on what they hold, then (when the
+                // entry drops) their ring tells the first pipeline thread.
+                if self.control.enter_push() {
+                    host.close();
+                    while host.flush() > 0 && !self.control.aborting() {
+                        std::thread::yield_now();
+                    }
+                    self.control.leave_push();
+                }
+            }
         }
-        self.out.discard_parked();
     }
 }
 

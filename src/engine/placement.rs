@@ -99,6 +99,9 @@ pub(crate) struct Plan {
     pub(crate) groups: Vec<Range<usize>>,
     pub(crate) waits: Vec<WaitStrategy>,
     pub(crate) cores: Vec<Option<usize>>,
+    /// Thread 0 is the host's: its stages run inside the input's pushes, no thread is
+    /// spawned for it.
+    pub(crate) host: bool,
 }
 
 impl Plan {
@@ -117,6 +120,20 @@ impl Plan {
 
     pub(crate) fn threads(&self) -> usize {
         self.groups.len()
+    }
+
+    /// The plan with the first `stages` stages run by the host as thread 0: the planned
+    /// groups (which covered the stages after them) shift up by `stages`, and every thread
+    /// index by one.
+    pub(crate) fn with_host_group(mut self, stages: usize, wait: WaitStrategy) -> Plan {
+        for g in &mut self.groups {
+            *g = g.start + stages..g.end + stages;
+        }
+        self.groups.insert(0, 0..stages);
+        self.waits.insert(0, wait);
+        self.cores.insert(0, None);
+        self.host = true;
+        self
     }
 }
 
@@ -241,6 +258,7 @@ pub(crate) fn plan(req: &PlanRequest<'_>, problems: &mut Vec<ConfigProblem>) -> 
         groups,
         waits,
         cores,
+        host: false,
     })
 }
 
@@ -366,6 +384,24 @@ mod tests {
                 allowed: vec![0, 1]
             }]
         );
+    }
+
+    #[test]
+    fn a_host_group_takes_thread_zero_and_shifts_the_rest() {
+        let cores = CoreSet::from_ids(vec![0, 1]);
+        let mut problems = vec![];
+        let pin = Pinning::Cores(vec![1]);
+        let p = plan(&req(6, &Placement::Fused, &pin, &cores), &mut problems)
+            .unwrap()
+            .with_host_group(3, WaitStrategy::BusySpin);
+        assert!(problems.is_empty());
+        assert_eq!(p.groups, vec![0..3, 3..9]);
+        assert_eq!(p.cores, vec![None, Some(1)]);
+        assert_eq!(p.waits[0], WaitStrategy::BusySpin);
+        assert_eq!(p.thread_of(2), 0);
+        assert_eq!(p.thread_of(3), 1);
+        assert!(p.fused_after(1) && !p.fused_after(2));
+        assert!(p.host);
     }
 
     #[test]

@@ -53,17 +53,24 @@ pub trait Stage: Send + 'static {
     const IN_PLACE: bool = false;
 
     /// Works on a batch where it lies: change events, drop them
-    /// ([`InPlace::retain_mut`]), never add any (add from
-    /// [`end_of_batch`](Stage::end_of_batch), which still gets an emitter). Called instead
-    /// of [`process_batch`](Stage::process_batch) when [`IN_PLACE`](Stage::IN_PLACE) is set
+    /// ([`InPlace::retain_mut`], [`InPlace::truncate`]), never add any to it. Events
+    /// emitted to `after` follow the batch's (then come those of
+    /// [`end_of_batch`](Stage::end_of_batch)): a stage that must insert events, or cannot
+    /// go on in place from some event on, truncates the batch there and emits the rest
+    /// to `after`, which keeps the order. Called instead of
+    /// [`process_batch`](Stage::process_batch) when [`IN_PLACE`](Stage::IN_PLACE) is set
     /// and the stage's output type is its input type, whenever the events already sit in
     /// a buffer the engine owns (the output of a stage fused before this one).
     ///
-    /// Returns `false`, having changed nothing, to have this batch processed by
-    /// `process_batch` instead (a batch the stage cannot handle in place). The default
+    /// Returns `false`, having changed and emitted nothing, to have this batch processed
+    /// by `process_batch` instead (a batch the stage cannot handle in place). The default
     /// declines every batch.
     #[inline]
-    fn process_in_place(&mut self, _batch: &mut InPlace<'_, Self::In>) -> bool {
+    fn process_in_place(
+        &mut self,
+        _batch: &mut InPlace<'_, Self::In>,
+        _after: &mut Emitter<Self::Out>,
+    ) -> bool {
         false
     }
 
@@ -109,6 +116,12 @@ impl<'a, T> InPlace<'a, T> {
     #[inline]
     pub fn retain_mut(&mut self, keep: impl FnMut(&mut T) -> bool) {
         self.events.retain_mut(keep);
+    }
+
+    /// Keeps the first `len` events (all of them if there are fewer).
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        self.events.truncate(len);
     }
 
     /// Drops every event (a stage that consumes its input, such as a sink).

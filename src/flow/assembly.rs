@@ -60,14 +60,37 @@ pub enum FlowPlacement {
     Split,
     /// One thread per stage (for machines with ≥ 10 cores).
     PerStage,
+    /// The first `stages` stages (journal first) run on the host thread, inside the
+    /// pushes; the rest fused on one pipeline thread. On a 2-core machine both cores then
+    /// run stages, with one ring hop and no third thread: the host, otherwise waiting for
+    /// room in the first ring, does the front stages' work ([`HOST_PLACEMENT_STAGES`] is
+    /// the measured best split for the trading scenario; see `docs/benchmarks.md`). The
+    /// host's pushes take longer, and the reactor's retries advance only when the host
+    /// pushes (ticks do that too).
+    Host {
+        /// Stages on the host (1..=8).
+        stages: usize,
+    },
 }
+
+/// Stages [`FlowPlacement::Host`] runs on the host by default: journal, reactor and
+/// resources.
+pub const HOST_PLACEMENT_STAGES: usize = 3;
 
 impl FlowPlacement {
     fn engine(&self) -> Placement {
         match self {
-            FlowPlacement::Fused => Placement::Fused,
+            FlowPlacement::Fused | FlowPlacement::Host { .. } => Placement::Fused,
             FlowPlacement::Split => Placement::Groups(vec![4, 5]),
             FlowPlacement::PerStage => Placement::PerStage,
+        }
+    }
+
+    /// Stages the host runs (0 unless [`FlowPlacement::Host`]).
+    pub fn host_stages(&self) -> usize {
+        match self {
+            FlowPlacement::Host { stages } => *stages,
+            _ => 0,
         }
     }
 }
@@ -261,19 +284,25 @@ pub struct FlowClosed;
 /// buffer). 32 measured no faster on the 2-vCPU VM.
 pub const DEFAULT_MAX_BATCH: usize = crate::engine::DEFAULT_MAX_BATCH;
 
-/// Items the host gathers before handing them to the pipeline in one ring commit.
-pub const HOST_BATCH: usize = 64;
+/// Items the host gathers before handing them to the pipeline in one ring commit, by
+/// default: the stages' batch size ([`FlowConfig::max_batch`], which a flow uses as its
+/// hand-over size), so every stage sees full batches at high rates (64 measured
+/// 20–25 % slower flat out on the 2-vCPU VM; see `docs/benchmarks.md`). A host that
+/// pushes at a low rate calls [`ReverseFlow::flush`] after each push instead.
+pub const HOST_BATCH: usize = DEFAULT_MAX_BATCH;
 
 /// A running reverse flow.
 ///
-/// Pushed items are gathered on the host side and handed to the pipeline [`HOST_BATCH`] at
-/// a time (one pass through the engine's shutdown gate and one ring commit per batch, and
-/// batches the stages can amortise their timing over). [`flush`](Self::flush) hands over
+/// Pushed items are gathered on the host side and handed to the pipeline
+/// [`FlowConfig::max_batch`] at a time (one pass through the engine's shutdown gate and one
+/// ring commit per batch, and batches the stages can amortise their timing over). [`flush`](Self::flush) hands over
 /// what is gathered at once; [`tick`](Self::tick), [`submit`](Self::submit) and
 /// [`finish`](Self::finish) flush too. A host that pushes at a low rate and wants each item
 /// on its way immediately calls `flush` after each push.
 pub struct ReverseFlow {
     pending: Vec<Item>,
+    /// Items gathered before a hand-over ([`FlowConfig::max_batch`]).
+    host_batch: usize,
     journal: Arc<JournalingCounters>,
     pipeline: Pipeline<Item, Item>,
     input: Input<Item>,
@@ -512,11 +541,13 @@ impl ReverseFlow {
         let (pipeline, input, output) = builder
             .default_capacity(config.ring_capacity)
             .placement(config.placement.engine())
+            .host_stages(config.placement.host_stages())
             .pinning(config.pinning.clone())
             .wait(config.wait)
             .build()?;
         Ok(ReverseFlow {
-            pending: Vec::with_capacity(HOST_BATCH),
+            pending: Vec::with_capacity(config.max_batch),
+            host_batch: config.max_batch,
             journal: parts.journal,
             pipeline,
             input,
@@ -548,7 +579,7 @@ impl ReverseFlow {
             t.tracing.host.on_push(&mut item, self.pending.len());
         }
         self.pending.push(item);
-        if self.pending.len() >= HOST_BATCH {
+        if self.pending.len() >= self.host_batch {
             self.hand_over()?;
         }
         Ok(())
@@ -559,9 +590,9 @@ impl ReverseFlow {
         if let Some(t) = self.telemetry.as_mut() {
             t.tracing.host.stamp(&mut self.pending);
         }
-        let r = self.input.push_slice(&self.pending);
-        self.pending.clear();
-        r.map_err(|_| FlowClosed)
+        self.input
+            .push_owned(&mut self.pending)
+            .map_err(|_| FlowClosed)
     }
 
     /// Pushes a tick carrying wall-clock time `now_ns` (ns since the Unix epoch), and
@@ -603,8 +634,10 @@ impl ReverseFlow {
     }
 
     /// The pipeline statistics, also stored for the `monitoring` topic and, with
-    /// telemetry, queued as metrics ([`metrics`](Self::metrics)).
-    pub fn stats(&self) -> PipelineStats {
+    /// telemetry, queued as metrics ([`metrics`](Self::metrics)). With
+    /// [`FlowPlacement::Host`], folds the host stages' histograms first.
+    pub fn stats(&mut self) -> PipelineStats {
+        self.input.publish_stats();
         let stats = self.pipeline.stats();
         *self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats.clone());
         if let Some(t) = &self.telemetry {
@@ -682,11 +715,14 @@ impl ReverseFlow {
         self.flush();
         let ReverseFlow {
             pipeline,
+            input,
             mut output,
             catalog,
             telemetry,
             ..
         } = self;
+        // End of stream first: host stages (FlowPlacement::Host) hand on what they hold.
+        input.close();
         let stats = pipeline.finish(&mut output, |_| {})?;
         if let Some(t) = &telemetry {
             t.telemetry

@@ -72,7 +72,11 @@ impl Stage for Distribution {
     }
 
     #[inline]
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+    fn process_in_place(
+        &mut self,
+        batch: &mut InPlace<'_, Item>,
+        _out: &mut Emitter<Item>,
+    ) -> bool {
         batch.as_mut_slice().iter_mut().for_each(|i| self.assign(i));
         true
     }
@@ -126,8 +130,12 @@ impl<S: Stage<In = Item, Out = Item>, const MAX: usize> Stage for Sharded<S, MAX
     /// One shard works in place if its stage does; several take the copying path (items
     /// without a key reach every shard, and only shard 0's outputs are kept).
     #[inline]
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
-        self.shards.len() == 1 && self.shards[0].process_in_place(batch)
+    fn process_in_place(
+        &mut self,
+        batch: &mut InPlace<'_, Item>,
+        after: &mut Emitter<Item>,
+    ) -> bool {
+        self.shards.len() == 1 && self.shards[0].process_in_place(batch, after)
     }
 
     #[inline]

@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::engine::{Emitter, Stage};
+use crate::engine::{Emitter, InPlace, Stage};
 use crate::flow::item::{Item, What};
 use crate::journal::{Journal, JournalEvent};
 
@@ -68,6 +68,65 @@ impl JournalingStage {
     }
 }
 
+/// Which items of a batch the journal took (see [`JournalingStage::append`]).
+struct Kept {
+    /// Records from this index on were not appended.
+    failed_at: usize,
+    /// Whether the batch's commit succeeded.
+    committed: bool,
+    /// Records refused.
+    refused: u64,
+}
+
+impl Kept {
+    /// Whether item `i` goes on: every non-record, and records the journal holds.
+    #[inline]
+    fn keeps(&self, i: usize, item: &Item) -> bool {
+        item.header.what != What::Record || (self.committed && i < self.failed_at)
+    }
+}
+
+impl JournalingStage {
+    /// Appends every record of `inputs`, then commits once, and counts what was journaled
+    /// and refused. `None` without a journal (everything goes on).
+    #[inline]
+    fn append(&mut self, inputs: &[Item]) -> Option<Kept> {
+        let journal = self.journal.as_mut()?;
+        let mut failed_at = inputs.len();
+        for (i, item) in inputs.iter().enumerate() {
+            if item.header.what == What::Record && journal.append(&item.record).is_err() {
+                failed_at = i;
+                break;
+            }
+        }
+        let committed = journal.commit().is_ok();
+        let mut kept = Kept {
+            failed_at,
+            committed,
+            refused: 0,
+        };
+        let records = inputs
+            .iter()
+            .filter(|i| i.header.what == What::Record)
+            .count() as u64;
+        let journaled = inputs
+            .iter()
+            .enumerate()
+            .filter(|(i, item)| item.header.what == What::Record && kept.keeps(*i, item))
+            .count() as u64;
+        kept.refused = records - journaled;
+        self.counters
+            .journaled
+            .fetch_add(journaled, Ordering::Relaxed);
+        if kept.refused > 0 {
+            self.counters
+                .refused
+                .fetch_add(kept.refused, Ordering::Relaxed);
+        }
+        Some(kept)
+    }
+}
+
 impl Stage for JournalingStage {
     type In = Item;
     type Out = Item;
@@ -79,36 +138,36 @@ impl Stage for JournalingStage {
 
     #[inline]
     fn process_batch(&mut self, inputs: &[Item], out: &mut Emitter<Item>) {
-        let Some(journal) = self.journal.as_mut() else {
+        let Some(kept) = self.append(inputs) else {
             out.emit_slice(inputs);
             return;
         };
-        // Append every record of the batch, then commit once.
-        let mut failed_at = inputs.len();
         for (i, item) in inputs.iter().enumerate() {
-            if item.header.what == What::Record && journal.append(&item.record).is_err() {
-                failed_at = i;
-                break;
+            if kept.keeps(i, item) {
+                out.emit(*item);
             }
         }
-        let committed = journal.commit().is_ok();
-        let mut refused = 0u64;
-        let mut journaled = 0u64;
-        for (i, item) in inputs.iter().enumerate() {
-            let is_record = item.header.what == What::Record;
-            if is_record && (!committed || i >= failed_at) {
-                refused += 1;
-                continue;
+    }
+
+    const IN_PLACE: bool = true;
+
+    /// Appends where the items lie; without a journal, does nothing at all.
+    #[inline]
+    fn process_in_place(
+        &mut self,
+        batch: &mut InPlace<'_, Item>,
+        _after: &mut Emitter<Item>,
+    ) -> bool {
+        if let Some(kept) = self.append(batch.as_slice()) {
+            if kept.refused > 0 {
+                let mut i = 0;
+                batch.retain_mut(|item| {
+                    i += 1;
+                    kept.keeps(i - 1, item)
+                });
             }
-            journaled += u64::from(is_record);
-            out.emit(*item);
         }
-        self.counters
-            .journaled
-            .fetch_add(journaled, Ordering::Relaxed);
-        if refused > 0 {
-            self.counters.refused.fetch_add(refused, Ordering::Relaxed);
-        }
+        true
     }
 
     fn end_of_batch(&mut self, _out: &mut Emitter<Item>) {

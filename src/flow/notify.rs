@@ -1240,7 +1240,11 @@ impl Stage for NotifyStage {
     }
 
     /// Publishes from the items where they lie; nothing goes on (notify is the sink).
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+    fn process_in_place(
+        &mut self,
+        batch: &mut InPlace<'_, Item>,
+        _out: &mut Emitter<Item>,
+    ) -> bool {
         batch.as_slice().iter().for_each(|item| self.handle(item));
         batch.clear();
         true

@@ -440,7 +440,11 @@ impl Stage for ResourcesStage {
     }
 
     #[inline]
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+    fn process_in_place(
+        &mut self,
+        batch: &mut InPlace<'_, Item>,
+        _out: &mut Emitter<Item>,
+    ) -> bool {
         batch.retain_mut(|item| self.apply(item));
         true
     }

@@ -51,6 +51,33 @@ impl Stage for ReactorStage {
         }
     }
 
+    const IN_PLACE: bool = true;
+
+    /// Runs the chains where the items lie. From the first item the reactor takes (a
+    /// retry, a failure, a record queued behind its key), that item's lifecycle events
+    /// and every later item go to `after` instead, so the order is the copying path's.
+    #[inline]
+    fn process_in_place(
+        &mut self,
+        batch: &mut InPlace<'_, Item>,
+        after: &mut Emitter<Item>,
+    ) -> bool {
+        let now = self.clock.ticks();
+        let items = batch.as_mut_slice();
+        let n = items.len();
+        let mut emit = |i: Item| after.emit(i);
+        for i in 0..n {
+            if !self.reactor.process_in_place(&mut items[i], now, &mut emit) {
+                for &item in &items[i + 1..] {
+                    self.reactor.process(item, now, &mut emit);
+                }
+                batch.truncate(i);
+                return true;
+            }
+        }
+        true
+    }
+
     #[inline]
     fn end_of_batch(&mut self, out: &mut Emitter<Item>) {
         if self.reactor.parked() > 0 {
@@ -109,7 +136,11 @@ impl Stage for BitActorStage {
 
     /// Rules and commands where the items lie (no copy at all).
     #[inline]
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+    fn process_in_place(
+        &mut self,
+        batch: &mut InPlace<'_, Item>,
+        _out: &mut Emitter<Item>,
+    ) -> bool {
         self.actor.process(batch.as_mut_slice());
         true
     }
@@ -180,7 +211,11 @@ impl Stage for SchemaStage {
     }
 
     #[inline]
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+    fn process_in_place(
+        &mut self,
+        batch: &mut InPlace<'_, Item>,
+        _out: &mut Emitter<Item>,
+    ) -> bool {
         batch
             .as_mut_slice()
             .iter_mut()
@@ -235,7 +270,11 @@ impl<G: OnSchemaGrowth> Stage for SchemaArtifactStage<G> {
     }
 
     #[inline]
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+    fn process_in_place(
+        &mut self,
+        batch: &mut InPlace<'_, Item>,
+        _out: &mut Emitter<Item>,
+    ) -> bool {
         batch.as_slice().iter().for_each(|i| self.observe(i));
         true
     }

@@ -633,7 +633,9 @@ impl<S> Traced<S> {
     /// times of the traced items, hands each on to the next stage (or finishes it at
     /// notify, or frees its slot when the stage did not pass it on), and exports the
     /// batch's budget breaker.
-    fn complete(&mut self, table: &TraceTable, outputs: &[Item], t0: u64, t1: u64) {
+    /// `outputs`: where the stage emitted; `after`: what an in-place stage emitted after
+    /// its batch (the next stage gets it as a batch of its own).
+    fn complete(&mut self, table: &TraceTable, outputs: &[Item], after: &[Item], t0: u64, t1: u64) {
         let stage = self.stage;
         let last = stage == STAGES - 1;
         for i in 0..self.found.len() {
@@ -656,7 +658,10 @@ impl<S> Traced<S> {
             } else if outputs.get(index).is_some_and(|o| o.trace.id == id) {
                 Some(index)
             } else {
-                outputs.iter().position(|o| o.trace.id == id)
+                outputs
+                    .iter()
+                    .position(|o| o.trace.id == id)
+                    .or_else(|| after.iter().position(|o| o.trace.id == id))
             };
             if let (true, Some(f)) = (last, self.finisher.as_mut()) {
                 f.finish(table, s, attrs, t1);
@@ -709,25 +714,36 @@ impl<S: Stage<In = Item, Out = Item>> Stage for Traced<S> {
             Some(t0) => {
                 self.inner.process_batch(inputs, out);
                 let t1 = self.clock.ticks();
-                self.complete(&table, &out.as_slice()[before..], t0, t1);
+                self.complete(&table, &out.as_slice()[before..], &[], t0, t1);
             }
         }
         self.table = Some(table);
     }
 
     #[inline]
-    fn process_in_place(&mut self, batch: &mut InPlace<'_, Item>) -> bool {
+    fn process_in_place(
+        &mut self,
+        batch: &mut InPlace<'_, Item>,
+        after: &mut Emitter<Item>,
+    ) -> bool {
         let Some(table) = self.table.take() else {
-            return self.inner.process_in_place(batch);
+            return self.inner.process_in_place(batch, after);
         };
         let n = batch.as_slice().len();
+        let before = after.len();
         let done = match self.prepare(&table, batch.as_slice()) {
-            None => self.inner.process_in_place(batch),
+            None => self.inner.process_in_place(batch, after),
             Some(t0) => {
-                let done = self.inner.process_in_place(batch);
+                let done = self.inner.process_in_place(batch, after);
                 if done {
                     let t1 = self.clock.ticks();
-                    self.complete(&table, batch.as_slice(), t0, t1);
+                    self.complete(
+                        &table,
+                        batch.as_slice(),
+                        &after.as_slice()[before..],
+                        t0,
+                        t1,
+                    );
                 }
                 done
             }

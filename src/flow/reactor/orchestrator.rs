@@ -97,15 +97,31 @@ impl<T: TimeSource> Reactor<T> {
     ///
     /// Emits at most [`MAX_OUTPUTS_PER_RUN`](super::MAX_OUTPUTS_PER_RUN) items.
     pub fn process(&mut self, mut item: Item, now: u64, out: &mut impl FnMut(Item)) {
+        if self.process_in_place(&mut item, now, out) {
+            out(item);
+        }
+    }
+
+    /// [`process`](Self::process) where the item lies: returns `true` when the item goes
+    /// on (its chain completed, or it passed through), changed in place, for the caller
+    /// to hand on; `false` when the reactor took it (parked for a retry or behind its
+    /// key's parked item, or failed). Only a taken item emits through `out` (its
+    /// lifecycle events), so a caller that hands on kept items where they lie keeps the
+    /// stream's order as long as it switches to `process` from the first taken one on.
+    #[inline]
+    pub fn process_in_place(
+        &mut self,
+        item: &mut Item,
+        now: u64,
+        out: &mut impl FnMut(Item),
+    ) -> bool {
         if item.header.what != What::Record {
             self.stats.passed_through += 1;
-            out(item);
-            return;
+            return true;
         }
         let Some(c) = self.router.route(&item.record) else {
             self.stats.passed_through += 1;
-            out(item);
-            return;
+            return true;
         };
         let chain = &mut self.chains[c as usize];
         chain.stats.started += 1;
@@ -118,7 +134,7 @@ impl<T: TimeSource> Reactor<T> {
         };
         let mut progress = Progress::new(c);
         if !self.table.is_empty() && self.table.contains(item.record.key) {
-            if self.table.park_follower(&item, &progress) {
+            if self.table.park_follower(item, &progress) {
                 env.stats.queued_behind += 1;
             } else {
                 env.stats.overflows += 1;
@@ -126,7 +142,7 @@ impl<T: TimeSource> Reactor<T> {
                 failed_event(
                     chain,
                     env.reborrow(),
-                    &item,
+                    item,
                     &progress,
                     0,
                     FailReason::QueueFull,
@@ -134,27 +150,20 @@ impl<T: TimeSource> Reactor<T> {
                 );
             }
             self.note_parked();
-            return;
+            return false;
         }
         let can_park = !self.table.is_full();
-        let outcome = run(
-            chain,
-            &mut env,
-            &mut item,
-            &mut progress,
-            now,
-            can_park,
-            out,
-        );
+        let outcome = run(chain, &mut env, item, &mut progress, now, can_park, out);
         match outcome {
-            Outcome::Completed => out(item),
+            Outcome::Completed => true,
             Outcome::Retry { due } => {
                 // `can_park` held, so a slot is free.
-                let parked = self.table.park_head(&item, &progress, due);
+                let parked = self.table.park_head(item, &progress, due);
                 debug_assert!(parked);
                 self.note_parked();
+                false
             }
-            Outcome::Done => {}
+            Outcome::Done => false,
         }
     }
 
