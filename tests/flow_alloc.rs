@@ -1,14 +1,15 @@
 //! Zero allocations per event on the reverse flow's hot path: once warm (the schema no
 //! longer changing), 1,000,000 trading ticks and 1,000,000 Kubernetes changes cross all
-//! eight stages — messages encoded and published included — without one heap allocation
-//! on any thread.
+//! nine stages — messages encoded and published included — without one heap allocation
+//! on any thread, with the stages on a pipeline thread (`Fused`) and with the first three
+//! on the host thread (`Host`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ebbflow::engine::WaitStrategy;
-use ebbflow::flow::assembly::{FlowConfig, ReverseFlow};
+use ebbflow::flow::assembly::{FlowConfig, FlowPlacement, ReverseFlow, HOST_PLACEMENT_STAGES};
 use ebbflow::flow::bitactor::RuleSet;
 use ebbflow::flow::notify::Publish;
 use ebbflow::sources::gen::k8s::{ClusterConfig, ClusterGenerator};
@@ -34,9 +35,15 @@ impl Publish for CountingSink {
     }
 }
 
-fn measure(scenario: &'static str, interner: &mut Interner, records: &[Record]) -> (u64, u64) {
+fn measure(
+    scenario: &'static str,
+    placement: FlowPlacement,
+    interner: &mut Interner,
+    records: &[Record],
+) -> (u64, u64) {
     let rules = RuleSet::parse(include_str!("../examples/rules/default.rules")).unwrap();
     let mut cfg = FlowConfig::new(scenario, rules);
+    cfg.placement = placement;
     cfg.wait = WaitStrategy::SpinYield;
     cfg.store_capacity = 1 << 14;
     cfg.actor.capacity_log2 = 14;
@@ -77,35 +84,46 @@ fn measure(scenario: &'static str, interner: &mut Interner, records: &[Record]) 
 /// may run (or allocate) while a scenario is measured.
 #[test]
 fn a_million_ticks_and_a_million_k8s_changes_cross_the_warm_flow_without_allocating() {
-    let (allocations, published) = {
-        let mut g = TradingGenerator::new(TradingConfig::default());
-        let recs: Vec<Record> = (0..WARM_UP + EVENTS).map(|_| g.next_record()).collect();
-        measure(
-            "financial_trading_platform",
-            g.decoder_mut().interner_mut(),
-            &recs,
-        )
+    let host = FlowPlacement::Host {
+        stages: HOST_PLACEMENT_STAGES,
     };
-    assert!(
-        published > 100,
-        "messages were published while counting ({published})"
-    );
-    assert_eq!(
-        allocations, 0,
-        "{allocations} allocations over {EVENTS} ticks"
-    );
+    for placement in [FlowPlacement::Fused, host] {
+        let (allocations, published) = {
+            let mut g = TradingGenerator::new(TradingConfig::default());
+            let recs: Vec<Record> = (0..WARM_UP + EVENTS).map(|_| g.next_record()).collect();
+            measure(
+                "financial_trading_platform",
+                placement.clone(),
+                g.decoder_mut().interner_mut(),
+                &recs,
+            )
+        };
+        assert!(
+            published > 100,
+            "{placement:?}: messages were published while counting ({published})"
+        );
+        assert_eq!(
+            allocations, 0,
+            "{placement:?}: {allocations} allocations over {EVENTS} ticks"
+        );
 
-    let (allocations, published) = {
-        let mut g = ClusterGenerator::new(ClusterConfig::default());
-        let recs: Vec<Record> = (0..WARM_UP + EVENTS).map(|_| g.next_record()).collect();
-        measure("enterprise_k8s_cluster", g.interner_mut(), &recs)
-    };
-    assert!(
-        published > 100_000,
-        "changes were published while counting ({published})"
-    );
-    assert_eq!(
-        allocations, 0,
-        "{allocations} allocations over {EVENTS} k8s records"
-    );
+        let (allocations, published) = {
+            let mut g = ClusterGenerator::new(ClusterConfig::default());
+            let recs: Vec<Record> = (0..WARM_UP + EVENTS).map(|_| g.next_record()).collect();
+            measure(
+                "enterprise_k8s_cluster",
+                placement.clone(),
+                g.interner_mut(),
+                &recs,
+            )
+        };
+        assert!(
+            published > 100_000,
+            "{placement:?}: changes were published while counting ({published})"
+        );
+        assert_eq!(
+            allocations, 0,
+            "{placement:?}: {allocations} allocations over {EVENTS} k8s records"
+        );
+    }
 }
