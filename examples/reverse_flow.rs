@@ -105,7 +105,9 @@ FLOW:
                           per-stage (one thread per stage, for >= 10 cores) |
                           host (journal, reactor and resources run on the source
                           thread inside its pushes, the rest on one pipeline thread:
-                          the fastest on 2 cores) | host:N (the first N stages, 1..8)
+                          faster on 2 cores when the source has time to spare,
+                          as with k8s; slower when generating the input is the
+                          bottleneck, as with ticks) | host:N (the first N stages)
     --shards N            bitactor shards, 1..=8 (default 1)
     --rules PATH          rules file (default: the embedded examples/rules/default.rules;
                           format in docs/rules.md); a bad file prints line and reason,
