@@ -1388,7 +1388,7 @@ fn stage_table(stats: &PipelineStats) -> String {
     s
 }
 
-fn rings_line(stats: &PipelineStats) -> String {
+fn rings_line(stats: &PipelineStats, shared: &Shared) -> String {
     let mut s = String::from("rings:");
     for r in &stats.rings {
         s.push_str(&format!(
@@ -1397,6 +1397,10 @@ fn rings_line(stats: &PipelineStats) -> String {
         ));
     }
     s.push_str(&format!("  drops {}", stats.total_dropped()));
+    s.push_str(&format!(
+        "  reactor holds {}",
+        fmt_count(shared.reactor_parked.load(Ordering::Relaxed))
+    ));
     s
 }
 
@@ -1469,7 +1473,7 @@ fn full_frame(f: &Frame<'_>) -> String {
     }
     s.push('\n');
     s.push_str(&stage_table(f.stats));
-    s.push_str(&rings_line(f.stats));
+    s.push_str(&rings_line(f.stats, f.shared));
     s.push_str(&format!("\n\nfeedback ({}):\n", feedback_messages(f.sink)));
     let alerts = alerts_lines(f.catalog);
     if alerts.is_empty() {
@@ -1812,7 +1816,7 @@ fn finish(
     }
     out.push('\n');
     out.push_str(&stage_table(&stats));
-    out.push_str(&rings_line(&stats));
+    out.push_str(&rings_line(&stats, &shared));
     out.push_str(&format!(
         "\n\nalerts per rule ({}):\n",
         feedback_messages(&sink)

@@ -7,6 +7,7 @@
 //! [`ReverseFlow::submit`], which parses them, registers them with the [`CommandDesk`] and
 //! sends them down the pipeline in order with the data.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -328,6 +329,7 @@ pub type MetricsExtra = Box<dyn Fn(MetricsSnapshot) -> MetricsSnapshot + Send + 
 fn flow_metrics(
     stats: &PipelineStats,
     catalog: &RuleCatalog,
+    shared: &Shared,
     tel: Option<&FlowTelemetry>,
 ) -> MetricsSnapshot {
     let feedback: u64 = (0..catalog.len() as u16)
@@ -351,7 +353,11 @@ fn flow_metrics(
             "ebbflow.flow.overruns",
             stats.stages.iter().map(|s| s.over_budget).sum(),
         )
-        .with_counter("ebbflow.flow.feedback_signals", feedback);
+        .with_counter("ebbflow.flow.feedback_signals", feedback)
+        .with_gauge(
+            "ebbflow.flow.reactor_parked",
+            shared.reactor_parked.load(Ordering::Relaxed) as f64,
+        );
     if let Some(tel) = tel {
         let t = tel.tracing.stats();
         m = m
@@ -446,7 +452,7 @@ pub fn flow_chain(
         ),
         None => Traced::off(notify, 8),
     };
-    let reactor = ReactorStage::new(default_reactor(config)?);
+    let reactor = ReactorStage::new(default_reactor(config)?).publishing_to(shared.clone());
     let resources = ResourcesStage::new(config.store_capacity, snapshots);
     let bitactor = Sharded::<_, MAX_SHARDS>::new(actors);
     let chain = PipelineBuilder::<Item>::new()
@@ -642,7 +648,7 @@ impl ReverseFlow {
         *self.shared.stats.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats.clone());
         if let Some(t) = &self.telemetry {
             t.telemetry
-                .submit_metrics(flow_metrics(&stats, &self.catalog, Some(t)));
+                .submit_metrics(flow_metrics(&stats, &self.catalog, &self.shared, Some(t)));
         }
         stats
     }
@@ -655,7 +661,7 @@ impl ReverseFlow {
     /// [`add_metrics`](Self::add_metrics).
     /// Allocates (names, vectors): once per snapshot, never per event.
     pub fn metrics(&self, stats: &PipelineStats) -> MetricsSnapshot {
-        flow_metrics(stats, &self.catalog, self.telemetry.as_ref())
+        flow_metrics(stats, &self.catalog, &self.shared, self.telemetry.as_ref())
     }
 
     /// Adds host figures to every metrics snapshot, e.g. a channel server's connections:
@@ -698,6 +704,15 @@ impl ReverseFlow {
         &self.journal
     }
 
+    /// Records the reactor holds now: parked for a retry, or queued behind a parked record
+    /// of their key (as of the reactor's last batch; also the `ebbflow.flow.reactor_parked`
+    /// gauge and `parked` in the `reactor:steps` summary). A host that wants a snapshot
+    /// with nothing held back waits until this is 0, pushing ticks meanwhile: retries
+    /// advance when batches arrive.
+    pub fn reactor_parked(&self) -> u64 {
+        self.shared.reactor_parked.load(Ordering::Relaxed)
+    }
+
     /// Commands submitted and not yet answered.
     pub fn pending_commands(&self) -> usize {
         self.desk.pending()
@@ -718,6 +733,7 @@ impl ReverseFlow {
             input,
             mut output,
             catalog,
+            shared,
             telemetry,
             ..
         } = self;
@@ -726,7 +742,7 @@ impl ReverseFlow {
         let stats = pipeline.finish(&mut output, |_| {})?;
         if let Some(t) = &telemetry {
             t.telemetry
-                .submit_metrics(flow_metrics(&stats, &catalog, Some(t)));
+                .submit_metrics(flow_metrics(&stats, &catalog, &shared, Some(t)));
         }
         Ok(stats)
     }

@@ -9,7 +9,7 @@
 //! | `k8s:events` | `change` | every created/updated/deleted Kubernetes object |
 //! | `feedback` | `alert`, `cleared` | a rule starts / stops matching an object (capped per window, the rest counted) |
 //! | `recovery` | `hint`, `recovered`, `relist`, `engine` | a raised alert's recovery hint; its clearing; a watch 410 Gone; the reactor's own retries and failures |
-//! | `reactor:steps` | `retried`, `compensated`, `failed`, `summary` | each lifecycle event; per window, chains finished, completed, retried, compensated, failed and the mean chain duration |
+//! | `reactor:steps` | `retried`, `compensated`, `failed`, `summary` | each lifecycle event; per window, chains finished, completed, retried, compensated, failed, the mean chain duration and the records the reactor holds |
 //! | `state` | `delta`, `snapshot_begin`, `snapshot_chunk`, `snapshot_end` | every Kubernetes change, positioned by `seq`; a snapshot on request |
 //! | `drift` | `drift`, `corrected` | a spec hash leaves / returns to its baseline (first seen) |
 //! | `analytics` | `window` | per window: rates per kind, namespace, group (market / device type), top-N keys |
@@ -182,6 +182,9 @@ pub struct Shared {
     pub schema_model: Mutex<Option<crate::flow::schema::Schema>>,
     /// The schema before the latest change (for the diff).
     pub schema_previous: Mutex<crate::flow::schema::Schema>,
+    /// Records the reactor holds now (parked for a retry, or queued behind a parked
+    /// record of their key), as of its last batch; stored by the reactor stage.
+    pub reactor_parked: std::sync::atomic::AtomicU64,
 }
 
 /// Settings of the notify stage.
@@ -1065,6 +1068,13 @@ impl NotifyStage {
             } else {
                 self.completed_ns as f64 / self.completed_chains as f64
             },
+        );
+        b.extend_from_slice(b",\"parked\":");
+        json::uint(
+            b,
+            self.shared
+                .reactor_parked
+                .load(std::sync::atomic::Ordering::Relaxed),
         );
         b.push(b'}');
         self.send(topics::REACTOR_STEPS, "summary");

@@ -2,6 +2,7 @@
 //! own modules: [`ReactorStage`], [`BitActorStage`], [`SchemaStage`], [`TurtleStage`] and
 //! [`TyperStage`]. (Resources, distribution and notify are stages in their own modules.)
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::engine::{Clock, Emitter, InPlace, Stage};
@@ -20,6 +21,8 @@ pub const REACTOR_POLL_RUNS: usize = 4;
 pub struct ReactorStage {
     reactor: Reactor,
     clock: &'static Clock,
+    /// Where the count of parked records is published, if anywhere.
+    shared: Option<Arc<Shared>>,
 }
 
 impl ReactorStage {
@@ -28,6 +31,23 @@ impl ReactorStage {
         ReactorStage {
             reactor,
             clock: Clock::get(),
+            shared: None,
+        }
+    }
+
+    /// Publishes the number of records the reactor holds to
+    /// [`Shared::reactor_parked`] after every batch (one relaxed store).
+    pub fn publishing_to(mut self, shared: Arc<Shared>) -> ReactorStage {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Stores the parked count where the host can read it.
+    #[inline]
+    fn publish_parked(&self) {
+        if let Some(s) = &self.shared {
+            s.reactor_parked
+                .store(self.reactor.parked() as u64, Ordering::Relaxed);
         }
     }
 }
@@ -85,6 +105,7 @@ impl Stage for ReactorStage {
             self.reactor
                 .poll(now, REACTOR_POLL_RUNS, &mut |i| out.emit(i));
         }
+        self.publish_parked();
     }
 
     /// At shutdown, parked retries run at once (their backoff is cut short) so that no
@@ -93,6 +114,7 @@ impl Stage for ReactorStage {
     fn on_close(&mut self, out: &mut Emitter<Item>) -> bool {
         self.reactor
             .poll(u64::MAX, REACTOR_POLL_RUNS, &mut |i| out.emit(i));
+        self.publish_parked();
         self.reactor.parked() > 0
     }
 }
