@@ -184,9 +184,21 @@ impl Drop for Engine {
     }
 }
 
-fn start_engine(bin: &Path, site: &Path, control: &Path) -> Engine {
+/// A rule that is not among the dashboard's built-in defaults: the Rules view shows it only
+/// when it reads the catalogue from the engine (the `rules` command).
+const PROBE_RULE: &str = r#"
+rule dashboard_probe
+    kind     Pod
+    when     RestartsTotal > 1000
+    severity info
+    hint     "only in the dashboard test's rules file"
+"#;
+
+fn start_engine(bin: &Path, site: &Path, control: &Path, rules: &Path) -> Engine {
     let mut child = Command::new(bin)
         .args(["--scenario", "enterprise_k8s_cluster", "--rate", RATE])
+        .arg("--rules")
+        .arg(rules)
         .args(["--duration", "400", "--listen", "127.0.0.1:0"])
         .arg("--static")
         .arg(site)
@@ -237,7 +249,12 @@ fn the_dashboard_shows_live_state_alerts_acks_and_resumes_in_a_real_browser() {
         .unwrap()
         .join("dashboard-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
-    let engine = start_engine(&bin, &site, &control);
+    // The default rules plus one the dashboard does not bundle.
+    let rules = work.join("rules");
+    let defaults = std::fs::read_to_string(Path::new(ROOT).join("examples/rules/default.rules"))
+        .expect("read the default rules");
+    std::fs::write(&rules, format!("{defaults}\n{PROBE_RULE}")).unwrap();
+    let engine = start_engine(&bin, &site, &control, &rules);
     let url = format!("http://{}", engine.addr);
     eprintln!("dashboard: engine serving the site at {url}/");
 
@@ -309,6 +326,14 @@ fn the_dashboard_shows_live_state_alerts_acks_and_resumes_in_a_real_browser() {
         "only the 3 injected messages may count as malformed: {bad}"
     );
     assert_eq!(bad["still_live"], true);
+    let catalogue = step(&r, "rules_from_engine");
+    assert_eq!(catalogue["source"], "engine", "{catalogue}");
+    assert_eq!(
+        catalogue["probe_when"], "RestartsTotal > 1000",
+        "{catalogue}"
+    );
+    assert_eq!(catalogue["probe_kind"], "Pod", "{catalogue}");
+    assert_eq!(catalogue["rows"], 20, "{catalogue}");
     let rejected = step(&r, "command_rejected");
     assert!(
         rejected["rejected"]

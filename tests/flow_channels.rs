@@ -247,3 +247,112 @@ fn a_client_behind_the_history_catches_up_from_the_journal() {
     server.shutdown().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two rules of our own, not the bundled defaults: what a dashboard must show.
+const CUSTOM_RULES: &str = r#"
+rule shop_crashloop
+    kind      Pod
+    namespace shop
+    when      WaitingReason == "CrashLoopBackOff"
+    severity  critical
+    hint      "restart the cart"
+
+rule big_move
+    kind      Tick
+    when      pct(Price) > 4.5
+    when      Quantity outside [1, 5000]
+    enabled   false
+"#;
+
+#[test]
+fn the_rules_command_returns_the_loaded_catalogue_with_live_thresholds() {
+    let (writer, reader) = bus(1 << 20);
+    let mut server = Server::start(
+        ServerConfig::new(Some("127.0.0.1:0".parse().unwrap()), flow_topics(1024)),
+        reader,
+    )
+    .unwrap();
+    let mut writer = writer;
+    writer.set_waker(server.waker());
+    let (commands, replier) = server.take_commands().unwrap();
+    let mut bridge = CommandBridge::new(commands, replier);
+    let mut interner = Interner::new(InternerConfig::default());
+    let mut cfg = FlowConfig::new("k8s", RuleSet::parse(CUSTOM_RULES).unwrap());
+    cfg.wait = WaitStrategy::Park;
+    cfg.store_capacity = 1 << 12;
+    cfg.actor.capacity_log2 = 12;
+    let mut flow = ReverseFlow::start(cfg, &mut interner, Box::new(writer)).unwrap();
+
+    let addr = server.local_addr().unwrap();
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let (mut ws, _) =
+        tungstenite::client(format!("ws://{addr}/ws?topics=commands"), stream).unwrap();
+    let mut ask = |ws: &mut tungstenite::WebSocket<TcpStream>,
+                   r: &str,
+                   event: &str,
+                   payload: &str| {
+        let msg = format!(
+            r#"{{"type":"command","topic":"commands","event":"{event}","payload":{payload},"ref":"{r}"}}"#
+        );
+        ws.send(Message::text(msg)).unwrap();
+        let deadline = Instant::now() + BOUND;
+        while Instant::now() < deadline {
+            bridge.pump(&mut flow);
+            if let Ok(Message::Text(t)) = ws.read() {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "reply" && v["ref"] == r {
+                    return v;
+                }
+            }
+        }
+        panic!("no reply to {r}");
+    };
+    let before = ask(&mut ws, "r1", "rules", "{}");
+    assert_eq!(before["status"], "ok", "{before}");
+    let rules = before["response"]["rules"].as_array().unwrap().clone();
+    assert_eq!(rules.len(), 2);
+    let shop = &rules[0];
+    assert_eq!(shop["id"], 0);
+    assert_eq!(shop["name"], "shop_crashloop");
+    assert_eq!(shop["kinds"], serde_json::json!(["Pod"]));
+    assert_eq!(shop["namespace"], "shop");
+    assert_eq!(
+        shop["when"],
+        serde_json::json!([r#"WaitingReason == "CrashLoopBackOff""#])
+    );
+    assert_eq!(shop["severity"], "critical");
+    assert_eq!(shop["hint"], "restart the cart");
+    assert_eq!(
+        shop["threshold"],
+        Value::Null,
+        "a string test has no threshold"
+    );
+    assert_eq!(shop["enabled"], true);
+    let mv = &rules[1];
+    assert_eq!(mv["namespace"], Value::Null);
+    assert_eq!(
+        mv["when"],
+        serde_json::json!(["pct(Price) > 4.5", "Quantity outside [1, 5000]"])
+    );
+    assert_eq!(mv["severity"], "warning");
+    assert_eq!(mv["threshold"], 4.5);
+    assert_eq!(mv["enabled"], false);
+
+    // A threshold change by command shows in the next catalogue; the definitions stay.
+    let set = ask(
+        &mut ws,
+        "r2",
+        "set_threshold",
+        r#"{"rule":"big_move","value":7.25}"#,
+    );
+    assert_eq!(set["status"], "ok", "{set}");
+    let after = ask(&mut ws, "r3", "rules", "{}");
+    assert_eq!(after["response"]["rules"][1]["threshold"], 7.25);
+    assert_eq!(after["response"]["rules"][1]["when"], mv["when"]);
+    drop(ws);
+    flow.finish().unwrap();
+    server.shutdown().unwrap();
+}

@@ -301,6 +301,8 @@ pub const HOST_BATCH: usize = DEFAULT_MAX_BATCH;
 /// [`finish`](Self::finish) flush too. A host that pushes at a low rate and wants each item
 /// on its way immediately calls `flush` after each push.
 pub struct ReverseFlow {
+    /// The rules as loaded (definitions; the live values are in `catalog`).
+    rule_set: RuleSet,
     pending: Vec<Item>,
     /// Items gathered before a hand-over ([`FlowConfig::max_batch`]).
     host_batch: usize,
@@ -552,6 +554,7 @@ impl ReverseFlow {
             .wait(config.wait)
             .build()?;
         Ok(ReverseFlow {
+            rule_set: config.rules.clone(),
             pending: Vec::with_capacity(config.max_batch),
             host_batch: config.max_batch,
             journal: parts.journal,
@@ -692,6 +695,12 @@ impl ReverseFlow {
     /// The rules, as loaded (names, severities, current thresholds, counters).
     pub fn rules(&self) -> &RuleCatalog {
         &self.catalog
+    }
+
+    /// The rules' definitions as loaded: kinds, namespace, predicates, severity, hint
+    /// (thresholds and enabled flags as loaded; the live ones are in [`rules`](Self::rules)).
+    pub fn rule_definitions(&self) -> &RuleSet {
+        &self.rule_set
     }
 
     /// State shared with the stages (schema artifacts, statistics).

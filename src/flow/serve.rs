@@ -40,7 +40,8 @@ pub const DEFAULT_HISTORY: usize = 4096;
 /// The channel topics of the reverse flow: every topic in [`topics::ALL`] with `history`
 /// messages of history and presence; `dashboard`, `monitoring` and `analytics` coalesce
 /// (a slow client skips to the latest message); commands are accepted on `commands` (all
-/// of them), `feedback` (`ack_alert`) and `state` (`snapshot`).
+/// of them, and [`RULES`]), `feedback` (`ack_alert`) and `state` (`snapshot`,
+/// [`STATE_SINCE`]).
 pub fn flow_topics(history: usize) -> Vec<TopicConfig> {
     topics::ALL
         .iter()
@@ -53,7 +54,7 @@ pub fn flow_topics(history: usize) -> Vec<TopicConfig> {
                 t = t.coalescing();
             }
             match name {
-                topics::COMMANDS => t.with_commands(COMMANDS.iter().copied()),
+                topics::COMMANDS => t.with_commands(COMMANDS.iter().copied().chain([RULES])),
                 topics::FEEDBACK => t.with_commands(["ack_alert"]),
                 topics::STATE => t.with_commands(["snapshot", STATE_SINCE]),
                 _ => t,
@@ -68,6 +69,70 @@ pub const STATE_SINCE: &str = "state_since";
 
 /// Most records one `state_since` reply carries by default.
 pub const STATE_SINCE_LIMIT: usize = 1000;
+
+/// The `commands` topic command that returns the rule catalogue, answered by the host at
+/// once (it changes nothing): `{"rules":[{"id","name","kinds","namespace","when",
+/// "severity","hint","threshold","enabled","raised","cleared"}…],"items_evaluated":N}`.
+/// `when` is each predicate as loaded; `threshold` and `enabled` are the live values
+/// (after `set_threshold` and `enable_rule`). The payload is ignored.
+pub const RULES: &str = "rules";
+
+/// The rule catalogue as [`RULES`] returns it. Allocates (command path).
+pub fn rules_reply(flow: &ReverseFlow) -> Vec<u8> {
+    let catalog = flow.rules();
+    let mut b = Vec::with_capacity(4096);
+    b.extend_from_slice(b"{\"rules\":[");
+    for (i, def) in flow.rule_definitions().rules().iter().enumerate() {
+        let id = i as u16;
+        if i > 0 {
+            b.push(b',');
+        }
+        b.extend_from_slice(b"{\"id\":");
+        json::uint(&mut b, u64::from(id));
+        b.extend_from_slice(b",\"name\":");
+        json::string(&mut b, &def.name);
+        b.extend_from_slice(b",\"kinds\":[");
+        for (k, kind) in def.kind_names().enumerate() {
+            if k > 0 {
+                b.push(b',');
+            }
+            json::string(&mut b, kind);
+        }
+        b.extend_from_slice(b"],\"namespace\":");
+        match &def.namespace {
+            Some(ns) => json::string(&mut b, ns),
+            None => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(b",\"when\":[");
+        for (k, p) in def.preds.iter().enumerate() {
+            if k > 0 {
+                b.push(b',');
+            }
+            json::string(&mut b, &p.to_text());
+        }
+        b.extend_from_slice(b"],\"severity\":");
+        json::string(&mut b, def.severity.name());
+        b.extend_from_slice(b",\"hint\":");
+        json::string(&mut b, &def.hint);
+        b.extend_from_slice(b",\"threshold\":");
+        match catalog.threshold(id) {
+            Some(t) if t.is_finite() => json::float(&mut b, t),
+            _ => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(b",\"enabled\":");
+        json::boolean(&mut b, catalog.enabled(id).unwrap_or(def.enabled));
+        let counters = catalog.counters(id).unwrap_or_default();
+        b.extend_from_slice(b",\"raised\":");
+        json::uint(&mut b, counters.raised);
+        b.extend_from_slice(b",\"cleared\":");
+        json::uint(&mut b, counters.cleared);
+        b.push(b'}');
+    }
+    b.extend_from_slice(b"],\"items_evaluated\":");
+    json::uint(&mut b, catalog.items_evaluated());
+    b.push(b'}');
+    b
+}
 
 /// Moves client commands from the channels into the flow and routes the replies back.
 pub struct CommandBridge {
@@ -184,6 +249,10 @@ impl CommandBridge {
             let origin = cmd.origin;
             if cmd.event == STATE_SINCE {
                 reply(&self.replier, origin, self.state_since(&cmd.payload));
+                continue;
+            }
+            if cmd.event == RULES {
+                reply(&self.replier, origin, Ok(rules_reply(flow)));
                 continue;
             }
             let replier = self.replier.clone();

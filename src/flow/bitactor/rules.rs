@@ -199,6 +199,33 @@ impl RuleDef {
     pub fn primary_pred(&self) -> usize {
         self.threshold_pred().unwrap_or(0)
     }
+
+    /// The kinds the rule applies to, in [`Kind::ALL`] order.
+    pub fn kind_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        Kind::ALL
+            .iter()
+            .filter(|k| self.kinds >> (**k as u16) & 1 != 0)
+            .map(|k| k.name())
+    }
+}
+
+impl PredDef {
+    /// The predicate in the rules language, as a `when` line would read: `Ready == false`,
+    /// `pct(Price) > 4.5`, `Value outside [-20, 60]` (thresholds as they were parsed).
+    pub fn to_text(&self) -> String {
+        let source = match self.source {
+            Source::Value(f) => f.name().to_string(),
+            Source::Delta(f) => format!("delta({})", f.name()),
+            Source::Pct(f) => format!("pct({})", f.name()),
+            Source::Diff(a, b) => format!("{} - {}", a.name(), b.name()),
+        };
+        match &self.test {
+            Test::Cmp(op, Literal::Num(x)) => format!("{source} {} {x}", op.text()),
+            Test::Cmp(op, Literal::Str(x)) => format!("{source} {} {x:?}", op.text()),
+            Test::Cmp(op, Literal::Bool(x)) => format!("{source} {} {x}", op.text()),
+            Test::Outside(lo, hi) => format!("{source} outside [{lo}, {hi}]"),
+        }
+    }
 }
 
 /// A parsed rules file.

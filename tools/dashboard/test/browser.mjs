@@ -311,6 +311,19 @@ async function main() {
       return { notice, malformed, still_live: true, reasons: await a.evaluate(() => window.__ebbflow.malformed()) }
     })
 
+    await step('rules_from_engine', async () => {
+      // The engine runs the defaults plus `dashboard_probe`, which the page does not bundle.
+      await goView(a, 'rules')
+      await a.waitForSelector('tr[data-rule="dashboard_probe"]', { timeout: 10000 })
+      const cells = await a.$$eval('tr[data-rule="dashboard_probe"] td', (tds) => tds.map((td) => td.textContent.trim()))
+      return {
+        source: (await text(a, '[data-test="rules-source"]')).trim(),
+        probe_kind: cells[2],
+        probe_when: cells[3],
+        rows: await a.$$eval('tr[data-rule]', (trs) => trs.length),
+      }
+    })
+
     await step('command_rejected', async () => {
       await goView(a, 'rules')
       await a.fill('[data-test="threshold-input-price_move"]', 'high')

@@ -55,6 +55,9 @@ export const S = shallowReactive({
   resources: { count: 0, version: 0, snapshot: 'none', lastSnapshot: null },
   commandLog: [],
   rules: [],
+  // Where the Rules view's definitions come from: the built-in defaults until the engine
+  // answers the `rules` command, then 'engine'.
+  rulesSource: 'built-in defaults',
   presence: {},
   metrics: { connections: {}, scrapedAt: 0, error: '' },
   positions: { sse: '', schema: '' },
@@ -635,6 +638,33 @@ export function command(event, payload) {
   })
 }
 
+/**
+ * Asks the engine for the rules it runs (the `rules` command): definitions as loaded,
+ * live thresholds and counters. Until it answers, the view shows the built-in defaults.
+ */
+export async function loadRules() {
+  const r = await command('rules', {})
+  if (!r.ok || !r.response || !Array.isArray(r.response.rules)) return r
+  P.rules.clear()
+  for (const d of r.response.rules) {
+    P.rules.set(d.id, {
+      id: d.id,
+      name: d.name,
+      kind: (d.kinds || []).join(', ') + (d.namespace ? ` in ${d.namespace}` : ''),
+      when: (d.when || []).join(' and '),
+      severity: d.severity,
+      hint: d.hint,
+      threshold: d.threshold,
+      liveThreshold: null,
+      fired: d.raised || 0,
+      enabled: d.enabled,
+    })
+  }
+  S.rulesSource = 'engine'
+  P.dirty.add('rules')
+  return r
+}
+
 /** Asks the engine for a snapshot of every resource (arrives on `state`). */
 export function requestSnapshot() {
   S.resources = { ...S.resources, snapshot: 'requested' }
@@ -687,6 +717,7 @@ export function startEngine(engineUrl) {
     if (channels.commands && channels.commands.state === 'joined') {
       clearInterval(first)
       requestSnapshot()
+      loadRules()
     }
   }, 200)
   // Test hook (tests/dashboard.rs): feed a raw message through the same path as the
