@@ -271,3 +271,59 @@ fn a_full_interner_fails_compilation_with_the_rule_and_string() {
         }
     );
 }
+
+/// `PredDef::to_text` writes each predicate back in the rules language: a file rebuilt
+/// from the texts parses to the same predicates (every source form and test kind).
+#[test]
+fn predicates_written_back_as_text_parse_to_the_same_predicates() {
+    let text = r#"
+rule all_forms
+    kind Pod, Node
+    when Ready == false
+    when delta(RestartsTotal) >= 3
+    when ReplicasDesired - ReplicasReady > 0
+    when WaitingReason != "CrashLoopBackOff"
+rule band
+    kind Tick
+    when pct(Price) > 4.5
+    when Quantity outside [1, 5000.5]
+"#
+    .to_string()
+        + DEFAULT_RULES;
+    let set = RuleSet::parse(&text).unwrap();
+    let mut rebuilt = String::new();
+    for r in set.rules() {
+        rebuilt.push_str(&format!("rule {}\n", r.name));
+        rebuilt.push_str(&format!(
+            "    kind {}\n",
+            r.kind_names().collect::<Vec<_>>().join(", ")
+        ));
+        if let Some(ns) = &r.namespace {
+            rebuilt.push_str(&format!("    namespace {ns:?}\n"));
+        }
+        for p in &r.preds {
+            rebuilt.push_str(&format!("    when {}\n", p.to_text()));
+        }
+    }
+    let again = RuleSet::parse(&rebuilt).unwrap_or_else(|e| panic!("{e}\n{rebuilt}"));
+    assert_eq!(again.len(), set.len());
+    for (a, b) in set.rules().iter().zip(again.rules()) {
+        assert_eq!(a.kinds, b.kinds, "{}", a.name);
+        assert_eq!(a.namespace, b.namespace, "{}", a.name);
+        let strip = |r: &ebbflow::flow::bitactor::rules::RuleDef| {
+            r.preds
+                .iter()
+                .map(|p| (p.source, p.test.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(a), strip(b), "{}", a.name);
+    }
+    assert_eq!(
+        set.rules()[0].preds[2].to_text(),
+        "ReplicasDesired - ReplicasReady > 0"
+    );
+    assert_eq!(
+        set.rules()[1].preds[1].to_text(),
+        "Quantity outside [1, 5000.5]"
+    );
+}
