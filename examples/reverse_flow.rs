@@ -152,6 +152,9 @@ TELEMETRY (off unless OTEL_EXPORTER_OTLP_ENDPOINT is set; docs/telemetry.md):
     OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG
                           traceidratio (default, ratio 0.001: one record in 1000),
                           always_on, always_off; budget breakers are traced anyway
+    OTEL_METRIC_EXPORT_INTERVAL, OTEL_BSP_SCHEDULE_DELAY
+                          milliseconds between metrics exports (default 10000) and
+                          between trace exports (default 1000)
     OTEL_SDK_DISABLED=true
                           off; a bad value: exit status 2
 

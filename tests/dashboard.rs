@@ -22,31 +22,25 @@
 //! their paths printed. Without the dashboard's npm packages or Chromium the test fails
 //! (run `bash scripts/setup.d/dashboard.sh`); it never skips.
 
-use std::io::{BufRead, BufReader, Read};
+use std::ffi::OsStr;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+#[path = "support/example.rs"]
+mod example;
+use example::{example_binary, profile_dir, wait_bounded, Engine, ROOT};
+
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// Engine input rate: about 1,000 messages/s on the dashboard's topics.
 const RATE: &str = "2400";
 
 fn dashboard_dir() -> PathBuf {
     Path::new(ROOT).join("tools/dashboard")
-}
-
-/// The target profile directory this test runs from (`…/debug` or `…/release`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // <target>/<profile>/deps/dashboard-<hash>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test binary under <target>/<profile>/deps")
-        .to_path_buf()
 }
 
 /// Newest modification time of the files under `p` (skipping build outputs).
@@ -71,20 +65,6 @@ fn newest(p: &Path) -> SystemTime {
         }
     }
     t
-}
-
-/// Waits for `child` at most `limit`; kills it past that. `None` on timeout.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(s)) = child.try_wait() {
-            return Some(s);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
 }
 
 /// Builds the static site when it is missing or stale; returns its directory.
@@ -151,39 +131,6 @@ fn drain(mut r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
-/// The `reverse_flow` example of this profile, built if needed.
-fn engine_binary() -> PathBuf {
-    let cargo = option_env!("CARGO").unwrap_or("cargo");
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--example", "reverse_flow"])
-        .current_dir(ROOT);
-    if profile_dir().file_name().and_then(|n| n.to_str()) == Some("release") {
-        cmd.arg("--release");
-    }
-    let mut child = cmd.spawn().expect("run cargo build --example reverse_flow");
-    let status = wait_bounded(&mut child, Duration::from_secs(600));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "cargo build --example reverse_flow failed: {status:?}"
-    );
-    let bin = profile_dir().join("examples/reverse_flow");
-    assert!(bin.exists(), "no engine binary at {}", bin.display());
-    bin
-}
-
-/// The engine process; killed on drop.
-struct Engine {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A rule that is not among the dashboard's built-in defaults: the Rules view shows it only
 /// when it reads the catalogue from the engine (the `rules` command).
 const PROBE_RULE: &str = r#"
@@ -195,35 +142,28 @@ rule dashboard_probe
 "#;
 
 fn start_engine(bin: &Path, site: &Path, control: &Path, rules: &Path) -> Engine {
-    let mut child = Command::new(bin)
-        .args(["--scenario", "enterprise_k8s_cluster", "--rate", RATE])
-        .arg("--rules")
-        .arg(rules)
-        .args(["--duration", "400", "--listen", "127.0.0.1:0"])
-        .arg("--static")
-        .arg(site)
-        .arg("--control")
-        .arg(control)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the engine");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("serving on ") {
-                let addr = rest.split(':').take(2).collect::<Vec<_>>().join(":");
-                let _ = tx.send(addr);
-            } else if line.starts_with("--control") || line.starts_with("error") {
-                eprintln!("engine: {line}");
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the engine did not report its address within 60 s");
-    Engine { child, addr }
+    let args: Vec<&OsStr> = [
+        "--scenario",
+        "enterprise_k8s_cluster",
+        "--rate",
+        RATE,
+        "--duration",
+        "400",
+        "--listen",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(OsStr::new)
+    .chain([
+        OsStr::new("--rules"),
+        rules.as_os_str(),
+        OsStr::new("--static"),
+        site.as_os_str(),
+        OsStr::new("--control"),
+        control.as_os_str(),
+    ])
+    .collect();
+    Engine::start(bin, &args, &[], &["--control", "error"])
 }
 
 fn step<'a>(r: &'a Value, name: &str) -> &'a Value {
@@ -239,7 +179,7 @@ fn the_dashboard_shows_live_state_alerts_acks_and_resumes_in_a_real_browser() {
         "{CHROMIUM} is missing: run `bash scripts/setup.d/dashboard.sh` (apt chromium)"
     );
     let site = ensure_site();
-    let bin = engine_binary();
+    let bin = example_binary();
     let work = std::env::temp_dir().join(format!("ebbflow-dashboard-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();

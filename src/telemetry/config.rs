@@ -17,6 +17,15 @@ pub enum ConfigError {
     /// `OTEL_TRACES_SAMPLER_ARG` is not a number in [0, 1].
     #[error("OTEL_TRACES_SAMPLER_ARG {0:?} is not a ratio in [0, 1]")]
     BadSamplerArg(String),
+    /// An interval variable (`OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_BSP_SCHEDULE_DELAY`) is
+    /// not a whole number of milliseconds from 1 to 86,400,000 (one day).
+    #[error("{name} {value:?} is not a whole number of milliseconds in 1..=86400000")]
+    BadInterval {
+        /// The variable.
+        name: &'static str,
+        /// What it held.
+        value: String,
+    },
 }
 
 /// Which events carry a trace, besides every event that breaks a budget.
@@ -156,6 +165,9 @@ impl TelemetryConfig {
     /// * `OTEL_TRACES_SAMPLER`: `always_on`, `always_off`, `traceidratio` and their
     ///   `parentbased_` forms (there is no parent here, so they act the same);
     ///   `OTEL_TRACES_SAMPLER_ARG` is the ratio (default 0.001, i.e. one in 1000).
+    /// * `OTEL_METRIC_EXPORT_INTERVAL`: milliseconds between metrics exports (default
+    ///   10,000); `OTEL_BSP_SCHEDULE_DELAY`: milliseconds between trace exports when a
+    ///   batch is not full (default 1,000).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<TelemetryConfig, ConfigError> {
         let mut cfg = TelemetryConfig::default();
         let disabled = get("OTEL_SDK_DISABLED").is_some_and(|v| v.trim() == "true");
@@ -190,6 +202,21 @@ impl TelemetryConfig {
             };
         } else {
             cfg.sampler = Sampler::from_ratio(ratio);
+        }
+        let millis = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+            let Some(v) = get(name) else {
+                return Ok(None);
+            };
+            match v.trim().parse::<u64>() {
+                Ok(ms) if (1..=86_400_000).contains(&ms) => Ok(Some(Duration::from_millis(ms))),
+                _ => Err(ConfigError::BadInterval { name, value: v }),
+            }
+        };
+        if let Some(d) = millis("OTEL_METRIC_EXPORT_INTERVAL")? {
+            cfg.metrics_interval = d;
+        }
+        if let Some(d) = millis("OTEL_BSP_SCHEDULE_DELAY")? {
+            cfg.export_interval = d;
         }
         Ok(cfg)
     }
@@ -326,5 +353,28 @@ mod tests {
         );
         assert_eq!(Sampler::from_ratio(0.0), Sampler::Off);
         assert_eq!(Sampler::from_ratio(1.0), Sampler::All);
+        for bad in ["0", "-5", "1.5", "soon", "86400001"] {
+            assert_eq!(
+                TelemetryConfig::from_vars(vars(&[("OTEL_METRIC_EXPORT_INTERVAL", bad)])),
+                Err(ConfigError::BadInterval {
+                    name: "OTEL_METRIC_EXPORT_INTERVAL",
+                    value: bad.into()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn export_intervals_come_from_the_standard_variables_in_milliseconds() {
+        let cfg = TelemetryConfig::from_vars(vars(&[
+            ("OTEL_METRIC_EXPORT_INTERVAL", "250"),
+            ("OTEL_BSP_SCHEDULE_DELAY", " 40 "),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.metrics_interval, Duration::from_millis(250));
+        assert_eq!(cfg.export_interval, Duration::from_millis(40));
+        let defaults = TelemetryConfig::from_vars(vars(&[])).unwrap();
+        assert_eq!(defaults.metrics_interval, Duration::from_secs(10));
+        assert_eq!(defaults.export_interval, Duration::from_secs(1));
     }
 }
