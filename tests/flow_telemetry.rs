@@ -383,3 +383,76 @@ fn collector_down_killed_and_back_loses_no_event_counts_drops_and_resumes_export
         t.traces_submitted
     );
 }
+
+/// A traced record that a stage drops or holds is exported too: the root ends with that
+/// stage's batch, the children are the stages it went through, and `ebbflow.stopped_at`
+/// names the stage. Here every tick is pushed twice; resources drops the unchanged copy.
+#[test]
+fn traces_of_records_a_stage_drops_are_exported_up_to_that_stage() {
+    const N: usize = 40;
+    let port = free_port();
+    let rx = OtlpReceiver::start(port, 0);
+    let telemetry = Arc::new(Telemetry::start(telemetry_config(port, 1)).unwrap());
+    let (recs, mut g) = records(N);
+    let mut flow = ReverseFlow::start_with_telemetry(
+        config(FlowPlacement::Fused),
+        g.decoder_mut().interner_mut(),
+        Box::new(CountingSink(Arc::new(AtomicU64::new(0)))),
+        None,
+        telemetry.clone(),
+        TraceOptions::default(),
+    )
+    .unwrap();
+    // One pair at a time, so that no more than a few of the 64 slots are ever in use. A
+    // stopped trace is exported by notify's thread at its next batch: the next pair's
+    // first copy, and a tick after the last pair.
+    for (i, r) in recs.iter().enumerate() {
+        flow.push_record(*r).unwrap();
+        flow.push_record(*r).unwrap();
+        flow.flush();
+        wait_for("the first copy's trace to complete", || {
+            flow.tracing_stats().completed == i as u64 + 1
+        });
+    }
+    flow.tick(1).unwrap();
+    wait_for("every trace exported", || {
+        let t = flow.tracing_stats();
+        t.completed + t.stopped == t.sampled
+    });
+    let tracing = flow.tracing_stats();
+    flow.finish().unwrap();
+    assert_eq!(tracing.sampled, 2 * N as u64);
+    assert_eq!((tracing.completed, tracing.stopped), (N as u64, N as u64));
+
+    let reqs = rx.collect(|got| roots(got).len() >= 2 * N);
+    let all = spans(&reqs);
+    let mut stopped = 0;
+    for root in roots(&reqs) {
+        let children: Vec<&str> = all
+            .iter()
+            .filter(|s| s["parent_span_id"] == root["span_id"])
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        let a = &root["attributes"];
+        assert_eq!(a["ebbflow.kind"], "Tick");
+        match a.get("ebbflow.stopped_at") {
+            None => assert_eq!(children, STAGE_NAMES, "a completed trace has nine stages"),
+            Some(at) => {
+                assert_eq!(at, "resources", "{root}");
+                assert_eq!(a["ebbflow.pattern"], "none");
+                assert_eq!(children, ["journal", "reactor", "resources"]);
+                let key = a["ebbflow.key"].as_str().unwrap();
+                assert!(key.contains('/'), "key is asset class/instrument: {key:?}");
+                let resources_end = all
+                    .iter()
+                    .find(|s| s["parent_span_id"] == root["span_id"] && s["name"] == "resources")
+                    .map(|s| int(&s["end"]))
+                    .unwrap();
+                assert_eq!(int(&root["end"]), resources_end, "the root ends there");
+                stopped += 1;
+            }
+        }
+    }
+    assert_eq!(stopped, N);
+    let _ = Arc::try_unwrap(telemetry).ok().unwrap().shutdown();
+}

@@ -58,6 +58,7 @@ fn a_pipeline_s_spans_and_metrics_decode_at_a_real_receiver() {
             kind: "tick",
             key: InlineKey::new(&key),
             budget_exceeded: false,
+            stopped_at: "",
         });
         recorder.start(0);
         let mut ev = Rec::new(i);

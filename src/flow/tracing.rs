@@ -12,9 +12,10 @@
 //!   by a scan), reads the clock around the inner stage's `process_batch` or
 //!   `process_in_place`, stores `[start, end]` of **the batch that contained the event**
 //!   into their slots, and passes each slot's
-//!   bit to the next stage when the item was emitted again (or frees the slot, counted as
-//!   `stopped`, when the stage held or dropped it). The item crossing a ring (release /
-//!   acquire) carries the slot writes with it to the next thread.
+//!   bit to the next stage when the item was emitted again (or marks the slot *stopped*
+//!   when the stage held or dropped it: notify's thread then exports the trace so far, with
+//!   `ebbflow.stopped_at`, at its next batch or at close). The item crossing a ring
+//!   (release / acquire) carries the slot writes with it to the next thread.
 //! * **Finish (notify's thread).** The last stage builds a
 //!   [`TraceRecord`](crate::telemetry::TraceRecord) (root from the host's sampling time to
 //!   the end of notify's batch, one child per stage), attributes scenario, pattern (the
@@ -43,7 +44,7 @@ use crate::engine::{Clock, Emitter, InPlace, Stage};
 use crate::flow::assembly::STAGE_NAMES;
 use crate::flow::item::{ChangeKind, Item, What};
 use crate::flow::notify::topics;
-use crate::sources::intern::Resolver;
+use crate::sources::intern::{Resolver, Symbol};
 use crate::sources::record::{Kind, Op};
 use crate::telemetry::{IdGen, InlineKey, Telemetry, TraceAttrs, TraceRecord, TraceSink};
 
@@ -108,6 +109,13 @@ struct Slot {
     /// Index of the item in the batch the last stage that saw it emitted (where the next
     /// fused stage finds it without a scan).
     pos: AtomicU32,
+    /// The record's kind (`Kind as u8`), namespace and name symbols, noted at sampling:
+    /// what a stopped trace is described by when no item is at hand.
+    kind: AtomicU32,
+    namespace: AtomicU32,
+    name: AtomicU32,
+    /// The stage that held or dropped the item, plus one (0: none).
+    stopped_at: AtomicU32,
     ticks: [[AtomicU64; 2]; STAGES],
 }
 
@@ -132,6 +140,9 @@ pub(crate) struct TraceTable {
     free: CachePadded<AtomicU64>,
     /// `expect[k]` bit `s`: slot `s`'s item is on its way to stage `k`.
     expect: [CachePadded<AtomicU64>; STAGES],
+    /// Bit `s`: slot `s`'s item was held or dropped by a stage before the last; the last
+    /// stage's thread exports the trace so far and frees the slot.
+    stopped: CachePadded<AtomicU64>,
     host: CachePadded<HostCounters>,
     tail: CachePadded<TailCounters>,
 }
@@ -146,6 +157,10 @@ impl TraceTable {
                     start: AtomicU64::new(0),
                     seq: AtomicU64::new(0),
                     pos: AtomicU32::new(0),
+                    kind: AtomicU32::new(0),
+                    namespace: AtomicU32::new(0),
+                    name: AtomicU32::new(0),
+                    stopped_at: AtomicU32::new(0),
                     ticks: std::array::from_fn(|_| [AtomicU64::new(0), AtomicU64::new(0)]),
                 })
             })
@@ -154,6 +169,7 @@ impl TraceTable {
             slots,
             free: CachePadded::new(AtomicU64::new(u64::MAX)),
             expect: std::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))),
+            stopped: CachePadded::new(AtomicU64::new(0)),
             host: CachePadded::new(HostCounters::default()),
             tail: CachePadded::new(TailCounters::default()),
         })
@@ -248,6 +264,11 @@ impl HostTracer {
         slot.recorded.store(0, Ordering::Relaxed);
         slot.start.store(self.clock.ticks(), Ordering::Relaxed);
         slot.seq.store(seq, Ordering::Relaxed);
+        let r = &item.record;
+        slot.kind.store(u32::from(r.kind as u8), Ordering::Relaxed);
+        slot.namespace.store(r.namespace.id(), Ordering::Relaxed);
+        slot.name.store(r.name.id(), Ordering::Relaxed);
+        slot.stopped_at.store(0, Ordering::Relaxed);
         slot.id.store(id, Ordering::Release);
         t.expect[0].fetch_or(1u64 << s, Ordering::Release);
         t.host.sampled.fetch_add(1, Ordering::Relaxed);
@@ -384,12 +405,59 @@ impl Finisher {
             kind: r.kind.name(),
             key: InlineKey::join(&[ns, name], "/"),
             budget_exceeded,
+            stopped_at: "",
         }
     }
 
-    /// Exports the sampled trace in slot `s` (its item, described by `attrs`, finished
-    /// notify's batch at `end`) and frees the slot.
-    fn finish(&mut self, table: &TraceTable, s: usize, mut attrs: TraceAttrs, end: u64) {
+    /// Exports the traces that stopped before the last stage (one relaxed load when there
+    /// are none): the root from sampling to the end of the batch of the stage that held or
+    /// dropped the item, the stages it went through, `ebbflow.stopped_at` naming that
+    /// stage and `ebbflow.pattern` = `none`. Frees their slots.
+    #[inline]
+    fn export_stopped(&mut self, table: &TraceTable) {
+        if table.stopped.load(Ordering::Relaxed) != 0 {
+            self.export_stopped_now(table);
+        }
+    }
+
+    #[cold]
+    fn export_stopped_now(&mut self, table: &TraceTable) {
+        // Acquire: pairs with the stopping stage's release; its slot writes are visible.
+        let mut bits = table.stopped.swap(0, Ordering::Acquire);
+        while bits != 0 {
+            let s = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let slot = &table.slots[s];
+            let Some(stage) = (slot.stopped_at.load(Ordering::Relaxed) as usize).checked_sub(1)
+            else {
+                continue;
+            };
+            let kind = slot.kind.load(Ordering::Relaxed);
+            let kind = Kind::ALL
+                .iter()
+                .find(|k| u32::from(**k as u8) == kind)
+                .map_or("Unknown", |k| k.name());
+            let sym = |a: &AtomicU32| Symbol::from_id(a.load(Ordering::Relaxed));
+            let ns = self.resolver.resolve(sym(&slot.namespace)).unwrap_or("");
+            let name = self.resolver.resolve(sym(&slot.name)).unwrap_or("");
+            let attrs = TraceAttrs {
+                scenario: self.scenario,
+                pattern: "none",
+                kind,
+                key: InlineKey::join(&[ns, name], "/"),
+                budget_exceeded: false,
+                stopped_at: STAGE_NAMES[stage.min(STAGES - 1)],
+            };
+            let end = slot.ticks[stage.min(STAGES - 1)][1].load(Ordering::Relaxed);
+            let rec = self.record(table, s, attrs, end);
+            table.release(s);
+            table.tail.stopped.fetch_add(1, Ordering::Relaxed);
+            self.sink.submit(rec);
+        }
+    }
+
+    /// The trace in slot `s` as recorded so far, ending at `end`.
+    fn record(&mut self, table: &TraceTable, s: usize, attrs: TraceAttrs, end: u64) -> TraceRecord {
         let slot = &table.slots[s];
         let mut rec = TraceRecord::new(&STAGE_NAMES, self.ids.next_u128(), self.ids.next_u64());
         rec.start = slot.start.load(Ordering::Relaxed);
@@ -404,8 +472,16 @@ impl Finisher {
                 );
             }
         }
-        attrs.budget_exceeded = end.wrapping_sub(rec.start) > self.budget_ticks;
         rec.attrs = attrs;
+        rec
+    }
+
+    /// Exports the sampled trace in slot `s` (its item, described by `attrs`, finished
+    /// notify's batch at `end`) and frees the slot.
+    fn finish(&mut self, table: &TraceTable, s: usize, mut attrs: TraceAttrs, end: u64) {
+        let start = table.slots[s].start.load(Ordering::Relaxed);
+        attrs.budget_exceeded = end.wrapping_sub(start) > self.budget_ticks;
+        let rec = self.record(table, s, attrs, end);
         table.release(s);
         table.tail.completed.fetch_add(1, Ordering::Relaxed);
         if attrs.budget_exceeded {
@@ -669,8 +745,10 @@ impl<S> Traced<S> {
                 slot.pos.store(at as u32, Ordering::Relaxed);
                 table.expect[stage + 1].fetch_or(bit, Ordering::Release);
             } else {
-                table.tail.stopped.fetch_add(1, Ordering::Relaxed);
-                table.release(s);
+                // Held (a retry, a window) or dropped (an unchanged record): the last
+                // stage's thread exports what the trace has so far.
+                slot.stopped_at.store(stage as u32 + 1, Ordering::Relaxed);
+                table.stopped.fetch_or(bit, Ordering::Release);
             }
         }
         self.found.clear();
@@ -758,11 +836,18 @@ impl<S: Stage<In = Item, Out = Item>> Stage for Traced<S> {
     #[inline]
     fn end_of_batch(&mut self, out: &mut Emitter<Item>) {
         self.inner.end_of_batch(out);
+        if let (Some(table), Some(f)) = (self.table.as_deref(), self.finisher.as_mut()) {
+            f.export_stopped(table);
+        }
     }
 
     #[inline]
     fn on_close(&mut self, out: &mut Emitter<Item>) -> bool {
-        self.inner.on_close(out)
+        let more = self.inner.on_close(out);
+        if let (Some(table), Some(f)) = (self.table.as_deref(), self.finisher.as_mut()) {
+            f.export_stopped(table);
+        }
+        more
     }
 }
 

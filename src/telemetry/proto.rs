@@ -191,6 +191,9 @@ fn root_span(buf: &mut Vec<u8>, r: &TraceRecord, trace_id: &[u8; 16], time: &Tim
             "ebbflow.budget_exceeded",
             Value::Bool(a.budget_exceeded),
         );
+        if !a.stopped_at.is_empty() {
+            attribute(buf, 9, "ebbflow.stopped_at", Value::Str(a.stopped_at));
+        }
     });
 }
 

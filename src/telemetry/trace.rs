@@ -106,6 +106,9 @@ pub struct TraceAttrs {
     pub key: InlineKey,
     /// Whether the event broke its budget (`ebbflow.budget_exceeded`).
     pub budget_exceeded: bool,
+    /// The stage that held or dropped the event, which therefore never reached the last
+    /// one (`ebbflow.stopped_at`, set only when not empty).
+    pub stopped_at: &'static str,
 }
 
 /// One completed (or in-progress) trace: the root's time span, per-stage start/end clock
