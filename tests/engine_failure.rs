@@ -7,22 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::{Add, Mix, Rec, BOUND};
+use common::{Add, Mix, PanicAt, Rec, BOUND};
 use ebbflow::engine::{
     Emitter, PipelineBuilder, PipelineError, Placement, PushError, Stage, WaitStrategy,
 };
-
-struct PanicAt(u64);
-impl Stage for PanicAt {
-    type In = Rec;
-    type Out = Rec;
-    fn process(&mut self, r: Rec, out: &mut Emitter<Rec>) {
-        if r.seq == self.0 {
-            panic!("bad event {}", r.seq);
-        }
-        out.emit(r);
-    }
-}
 
 /// Declares a fan-out of 1 but emits 3 for every tenth event.
 struct Liar;

@@ -6,31 +6,18 @@
 
 mod common;
 
-use common::{Add, DropThirds, Mix, Rec, Running, Twice};
+use common::{five_stages, inputs, Add, HoldAll, Mix, PanicAt, Rec};
 use ebbflow::engine::{
-    ConfigProblem, Emitter, Pinning, PipelineBuilder, PipelineError, Placement, PushError, Stage,
-    WaitStrategy,
+    ConfigProblem, Pinning, PipelineBuilder, PipelineError, Placement, PushError, WaitStrategy,
 };
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-fn inputs(n: u64) -> Vec<Rec> {
-    (0..n).map(Rec::new).collect()
-}
-
-/// The five-stage chain of the other engine tests (filter, fan-out 2, stateful fold).
+/// The engine tests' five stages, with small rings and room for every output.
 macro_rules! chain {
     () => {
-        PipelineBuilder::<Rec>::new()
-            .stage("add", Add(1))
-            .stage("drop-thirds", DropThirds)
-            .stage("twice", Twice)
-            .stage("mix", Mix)
-            .stage("running", Running::default())
-            .max_batch(64)
-            .capacity(256)
-            .output_capacity(1 << 16)
+        five_stages().capacity(256).output_capacity(1 << 16)
     };
 }
 
@@ -110,23 +97,6 @@ fn host_stages_combine_with_several_pinned_pipeline_threads() {
     assert_eq!(stats.threads[2].stages, vec![3, 4]);
 }
 
-/// Holds every event until the stream ends, then releases them (like a window).
-struct HoldAll(Vec<Rec>);
-impl Stage for HoldAll {
-    type In = Rec;
-    type Out = Rec;
-    fn process(&mut self, r: Rec, _out: &mut Emitter<Rec>) {
-        self.0.push(r);
-    }
-    fn on_close(&mut self, out: &mut Emitter<Rec>) -> bool {
-        let n = out.remaining().min(self.0.len());
-        for r in self.0.drain(..n) {
-            out.emit(r);
-        }
-        !self.0.is_empty()
-    }
-}
-
 #[test]
 fn closing_the_input_releases_what_host_stages_hold() {
     let (pipeline, mut input, mut output) = PipelineBuilder::<Rec>::new()
@@ -166,16 +136,6 @@ fn shutdown_with_the_input_open_is_an_error_naming_the_host_stages() {
         input.push(Rec::new(99)),
         Err(PushError::Closed(Rec::new(99)))
     );
-}
-
-struct PanicAt(u64);
-impl Stage for PanicAt {
-    type In = Rec;
-    type Out = Rec;
-    fn process(&mut self, r: Rec, out: &mut Emitter<Rec>) {
-        assert!(r.seq != self.0, "bad event {}", r.seq);
-        out.emit(r);
-    }
 }
 
 #[test]

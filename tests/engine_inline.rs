@@ -4,26 +4,15 @@
 
 mod common;
 
-use common::{Add, DropThirds, Mix, Rec, Running, Twice};
+use common::{five_stages, inputs, Add, HoldAll, PanicAt, Rec};
 use ebbflow::engine::{Emitter, PipelineBuilder, PipelineError, Placement, Stage, Timing};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
-fn inputs(n: u64) -> Vec<Rec> {
-    (0..n).map(Rec::new).collect()
-}
-
-/// The five-stage chain of the other engine tests (filter, fan-out 2, stateful fold).
 macro_rules! chain {
     () => {
-        PipelineBuilder::<Rec>::new()
-            .stage("add", Add(1))
-            .stage("drop-thirds", DropThirds)
-            .stage("twice", Twice)
-            .stage("mix", Mix)
-            .stage("running", Running::default())
-            .max_batch(64)
+        five_stages()
     };
 }
 
@@ -65,23 +54,6 @@ fn inline_outputs_equal_the_threaded_pipelines_in_order() {
     assert!(stats.rings.is_empty());
 }
 
-/// Holds every event until the stream ends, then releases them (like a window).
-struct HoldAll(Vec<Rec>);
-impl Stage for HoldAll {
-    type In = Rec;
-    type Out = Rec;
-    fn process(&mut self, r: Rec, _out: &mut Emitter<Rec>) {
-        self.0.push(r);
-    }
-    fn on_close(&mut self, out: &mut Emitter<Rec>) -> bool {
-        let n = out.remaining().min(self.0.len());
-        for r in self.0.drain(..n) {
-            out.emit(r);
-        }
-        !self.0.is_empty()
-    }
-}
-
 #[test]
 fn finish_releases_what_stages_hold_through_the_rest_of_the_chain() {
     let mut inline = PipelineBuilder::<Rec>::new()
@@ -102,16 +74,6 @@ fn finish_releases_what_stages_hold_through_the_rest_of_the_chain() {
         .enumerate()
         .all(|(i, r)| r.seq == i as u64 && r.value == Rec::new(i as u64).value.wrapping_add(5)));
     assert_eq!(stats.stages[1].events_in, 1000);
-}
-
-struct PanicAt(u64);
-impl Stage for PanicAt {
-    type In = Rec;
-    type Out = Rec;
-    fn process(&mut self, r: Rec, out: &mut Emitter<Rec>) {
-        assert!(r.seq != self.0, "bad event {}", r.seq);
-        out.emit(r);
-    }
 }
 
 /// Declares fan-out 1 and emits twice.

@@ -17,6 +17,7 @@ use serde_json::Value;
 use tungstenite::Message;
 
 const BOUND: Duration = Duration::from_secs(10);
+const DEFAULT_RULES: &str = include_str!("../examples/rules/default.rules");
 
 fn pod(interner: &mut Interner, seq: u64, waiting: Option<&str>) -> Record {
     let mut r = Record::new(Kind::Pod, if seq == 1 { Op::Added } else { Op::Modified });
@@ -32,16 +33,31 @@ fn pod(interner: &mut Interner, seq: u64, waiting: Option<&str>) -> Record {
     r
 }
 
-#[test]
-fn alerts_reach_subscribers_and_websocket_commands_are_applied_or_refused() {
-    let (writer, reader) = bus(1 << 20);
-    let mut server = Server::start(
-        ServerConfig::new(Some("127.0.0.1:0".parse().unwrap()), flow_topics(1024)),
+/// A channels server on loopback with the flow's topics (`history` messages each) and the
+/// bus writer the flow publishes into, waking it.
+fn serve(history: usize) -> (Server, ebbflow::channels::BusWriter) {
+    let (mut writer, reader) = bus(1 << 20);
+    let server = Server::start(
+        ServerConfig::new(Some("127.0.0.1:0".parse().unwrap()), flow_topics(history)),
         reader,
     )
     .unwrap();
-    let mut writer = writer;
     writer.set_waker(server.waker());
+    (server, writer)
+}
+
+/// A k8s flow configuration over `rules`, parking when idle.
+fn k8s_config(rules: &str) -> FlowConfig {
+    let mut cfg = FlowConfig::new("k8s", RuleSet::parse(rules).unwrap());
+    cfg.wait = WaitStrategy::Park;
+    cfg.store_capacity = 1 << 12;
+    cfg.actor.capacity_log2 = 12;
+    cfg
+}
+
+#[test]
+fn alerts_reach_subscribers_and_websocket_commands_are_applied_or_refused() {
+    let (mut server, writer) = serve(1024);
     server.track_bus_drops(&writer);
     let (commands, replier) = server.take_commands().unwrap();
     let mut bridge = CommandBridge::new(commands, replier);
@@ -51,13 +67,7 @@ fn alerts_reach_subscribers_and_websocket_commands_are_applied_or_refused() {
         .unwrap();
 
     let mut interner = Interner::new(InternerConfig::default());
-    let mut cfg = FlowConfig::new(
-        "k8s",
-        RuleSet::parse(include_str!("../examples/rules/default.rules")).unwrap(),
-    );
-    cfg.wait = WaitStrategy::Park;
-    cfg.store_capacity = 1 << 12;
-    cfg.actor.capacity_log2 = 12;
+    let cfg = k8s_config(DEFAULT_RULES);
     let mut flow = ReverseFlow::start(cfg, &mut interner, Box::new(writer)).unwrap();
     flow.push_record(pod(&mut interner, 1, None)).unwrap();
     flow.push_record(pod(&mut interner, 2, Some("CrashLoopBackOff")))
@@ -153,22 +163,10 @@ fn a_client_behind_the_history_catches_up_from_the_journal() {
     use ebbflow::journal::{Durability, Journal, JournalConfig};
     let dir = std::env::temp_dir().join(format!("ebbflow-state-since-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let (mut writer, reader) = bus(1 << 20);
-    let mut server = Server::start(
-        ServerConfig::new(Some("127.0.0.1:0".parse().unwrap()), flow_topics(16)),
-        reader,
-    )
-    .unwrap();
-    writer.set_waker(server.waker());
+    let (mut server, writer) = serve(16);
     let (commands, replier) = server.take_commands().unwrap();
     let mut interner = Interner::new(InternerConfig::default());
-    let mut cfg = FlowConfig::new(
-        "k8s",
-        RuleSet::parse(include_str!("../examples/rules/default.rules")).unwrap(),
-    );
-    cfg.wait = WaitStrategy::Park;
-    cfg.store_capacity = 1 << 12;
-    cfg.actor.capacity_log2 = 12;
+    let cfg = k8s_config(DEFAULT_RULES);
     let journal = Journal::open(
         &dir,
         JournalConfig {
@@ -266,21 +264,11 @@ rule big_move
 
 #[test]
 fn the_rules_command_returns_the_loaded_catalogue_with_live_thresholds() {
-    let (writer, reader) = bus(1 << 20);
-    let mut server = Server::start(
-        ServerConfig::new(Some("127.0.0.1:0".parse().unwrap()), flow_topics(1024)),
-        reader,
-    )
-    .unwrap();
-    let mut writer = writer;
-    writer.set_waker(server.waker());
+    let (mut server, writer) = serve(1024);
     let (commands, replier) = server.take_commands().unwrap();
     let mut bridge = CommandBridge::new(commands, replier);
     let mut interner = Interner::new(InternerConfig::default());
-    let mut cfg = FlowConfig::new("k8s", RuleSet::parse(CUSTOM_RULES).unwrap());
-    cfg.wait = WaitStrategy::Park;
-    cfg.store_capacity = 1 << 12;
-    cfg.actor.capacity_log2 = 12;
+    let cfg = k8s_config(CUSTOM_RULES);
     let mut flow = ReverseFlow::start(cfg, &mut interner, Box::new(writer)).unwrap();
 
     let addr = server.local_addr().unwrap();

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use super::chain::{Downstream, ThreadCx};
 use super::control::{Control, Halt};
 use super::ring::LinkShared;
-use super::runtime::panic_message;
+use super::runtime::{caller_failure, panic_message};
 use super::stage::Event;
 use super::PipelineError;
 
@@ -137,23 +137,12 @@ impl<T: Event> HostStages<T> {
 
     /// Turns a push's outcome into the pipeline's failure.
     fn check(&mut self, outcome: std::thread::Result<Result<(), Halt>>) -> bool {
-        let names = &self.cx.spec.names;
-        let failure = match outcome {
-            Ok(Ok(())) => return true,
-            Ok(Err(Halt::Abort)) => return false,
-            Ok(Err(Halt::Overflow(index))) => PipelineError::EmitterOverflow {
-                stage: names[index].0.clone(),
-                index,
-                max_fanout: names[index].1,
-            },
-            Err(payload) => PipelineError::StagePanicked {
-                stage: names[self.cx.current].0.clone(),
-                index: self.cx.current,
-                message: panic_message(&*payload),
-            },
-        };
-        self.control.fail(failure);
-        false
+        let ok = matches!(outcome, Ok(Ok(())));
+        // An abort is another thread's failure, already recorded.
+        if let Some(failure) = caller_failure(outcome, &self.cx, || None) {
+            self.control.fail(failure);
+        }
+        ok
     }
 }
 

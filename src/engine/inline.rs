@@ -151,25 +151,17 @@ impl<In: Event, Out: Event> InlinePipeline<In, Out> {
         &mut self,
         outcome: std::thread::Result<Result<(), Halt>>,
     ) -> Result<(), PipelineError> {
-        let names = &self.cx.spec.names;
-        let failure = match outcome {
-            Ok(Ok(())) => return Ok(()),
-            // No other thread can abort an inline pipeline; report it as the stage's.
-            Ok(Err(Halt::Abort)) => PipelineError::StagePanicked {
-                stage: names[self.cx.current].0.clone(),
-                index: self.cx.current,
+        // No other thread can abort an inline pipeline; report it as the stage's.
+        let cx = &self.cx;
+        let aborted = || {
+            Some(PipelineError::StagePanicked {
+                stage: cx.spec.names[cx.current].0.clone(),
+                index: cx.current,
                 message: "aborted".to_string(),
-            },
-            Ok(Err(Halt::Overflow(index))) => PipelineError::EmitterOverflow {
-                stage: names[index].0.clone(),
-                index,
-                max_fanout: names[index].1,
-            },
-            Err(payload) => PipelineError::StagePanicked {
-                stage: names[self.cx.current].0.clone(),
-                index: self.cx.current,
-                message: super::runtime::panic_message(&*payload),
-            },
+            })
+        };
+        let Some(failure) = super::runtime::caller_failure(outcome, cx, aborted) else {
+            return Ok(());
         };
         self.failure = Some(failure.clone());
         Err(failure)

@@ -67,6 +67,32 @@ pub(crate) fn run_segment<T: Event, D: Downstream<T>>(
     control.acks[spec.index].store(u64::MAX, Ordering::Release);
 }
 
+/// The failure a stage call on the caller's thread ended with (inline pipelines and host
+/// stages): `None` when it went through; for [`Halt::Abort`], what `aborted` says
+/// (another thread failed; `None` where that is not a failure of its own). Allocates only
+/// on failure.
+pub(crate) fn caller_failure(
+    outcome: std::thread::Result<Result<(), Halt>>,
+    cx: &ThreadCx,
+    aborted: impl FnOnce() -> Option<PipelineError>,
+) -> Option<PipelineError> {
+    let names = &cx.spec.names;
+    match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(Halt::Abort)) => aborted(),
+        Ok(Err(Halt::Overflow(index))) => Some(PipelineError::EmitterOverflow {
+            stage: names[index].0.clone(),
+            index,
+            max_fanout: names[index].1,
+        }),
+        Err(payload) => Some(PipelineError::StagePanicked {
+            stage: names[cx.current].0.clone(),
+            index: cx.current,
+            message: panic_message(&*payload),
+        }),
+    }
+}
+
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ebbflow::engine::{Emitter, Stage};
+use ebbflow::engine::{Chain, Emitter, PipelineBuilder, Stage};
 
 /// A one-cache-line test event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,3 +93,48 @@ pub fn digest(r: &Rec) -> u64 {
 
 /// Upper bound for any wait in a test: a hang fails instead of blocking CI.
 pub const BOUND: Duration = Duration::from_secs(20);
+
+/// Holds every event until the stream ends, then releases them (like a window).
+pub struct HoldAll(pub Vec<Rec>);
+impl Stage for HoldAll {
+    type In = Rec;
+    type Out = Rec;
+    fn process(&mut self, r: Rec, _out: &mut Emitter<Rec>) {
+        self.0.push(r);
+    }
+    fn on_close(&mut self, out: &mut Emitter<Rec>) -> bool {
+        let n = out.remaining().min(self.0.len());
+        for r in self.0.drain(..n) {
+            out.emit(r);
+        }
+        !self.0.is_empty()
+    }
+}
+
+/// Panics on the event with sequence number `.0`, with "bad event N".
+pub struct PanicAt(pub u64);
+impl Stage for PanicAt {
+    type In = Rec;
+    type Out = Rec;
+    fn process(&mut self, r: Rec, out: &mut Emitter<Rec>) {
+        assert!(r.seq != self.0, "bad event {}", r.seq);
+        out.emit(r);
+    }
+}
+
+/// Events `0..n`.
+pub fn inputs(n: u64) -> Vec<Rec> {
+    (0..n).map(Rec::new).collect()
+}
+
+/// The five-stage chain of the engine tests (filter, fan-out 2, stateful fold), batches of
+/// 64.
+pub fn five_stages() -> PipelineBuilder<Rec, Rec, impl Chain<Rec, Out = Rec>> {
+    PipelineBuilder::<Rec>::new()
+        .stage("add", Add(1))
+        .stage("drop-thirds", DropThirds)
+        .stage("twice", Twice)
+        .stage("mix", Mix)
+        .stage("running", Running::default())
+        .max_batch(64)
+}
