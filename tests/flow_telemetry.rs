@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ebbflow::engine::{PipelineStats, WaitStrategy};
-use ebbflow::flow::assembly::{FlowConfig, FlowPlacement, ReverseFlow, STAGE_NAMES};
+use ebbflow::flow::assembly::{
+    FlowConfig, FlowPlacement, ReverseFlow, HOST_PLACEMENT_STAGES, STAGE_NAMES,
+};
 use ebbflow::flow::bitactor::RuleSet;
 use ebbflow::flow::notify::Publish;
 use ebbflow::flow::tracing::TraceOptions;
@@ -389,13 +391,22 @@ fn collector_down_killed_and_back_loses_no_event_counts_drops_and_resumes_export
 /// names the stage. Here every tick is pushed twice; resources drops the unchanged copy.
 #[test]
 fn traces_of_records_a_stage_drops_are_exported_up_to_that_stage() {
+    // Resources on the pipeline thread, and on the host thread (the trace is marked
+    // stopped there and exported by notify's thread).
+    stopped_traces(FlowPlacement::Fused);
+    stopped_traces(FlowPlacement::Host {
+        stages: HOST_PLACEMENT_STAGES,
+    });
+}
+
+fn stopped_traces(placement: FlowPlacement) {
     const N: usize = 40;
     let port = free_port();
     let rx = OtlpReceiver::start(port, 0);
     let telemetry = Arc::new(Telemetry::start(telemetry_config(port, 1)).unwrap());
     let (recs, mut g) = records(N);
     let mut flow = ReverseFlow::start_with_telemetry(
-        config(FlowPlacement::Fused),
+        config(placement.clone()),
         g.decoder_mut().interner_mut(),
         Box::new(CountingSink(Arc::new(AtomicU64::new(0)))),
         None,

@@ -1,5 +1,6 @@
 //! Zero allocations per event with the reverse flow's telemetry on: once warm, 1,000,000
-//! trading ticks cross the flow (fused, and split over two pipeline threads) with one
+//! trading ticks cross the flow (fused, split over two pipeline threads, and with the
+//! first three stages on the host thread) with one
 //! record in 100 sampled, budget breakers looked for in every notify batch (one exported
 //! per millisecond at most), traces finished and handed to the exporter's ring, and the
 //! exporter thread draining that ring — without one heap allocation on any thread.
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ebbflow::engine::WaitStrategy;
-use ebbflow::flow::assembly::{FlowConfig, FlowPlacement, ReverseFlow};
+use ebbflow::flow::assembly::{FlowConfig, FlowPlacement, ReverseFlow, HOST_PLACEMENT_STAGES};
 use ebbflow::flow::bitactor::RuleSet;
 use ebbflow::flow::notify::Publish;
 use ebbflow::flow::tracing::TraceOptions;
@@ -97,10 +98,14 @@ fn measure(placement: FlowPlacement) -> (u64, u64) {
     (allocations, traced)
 }
 
-/// One test, both placements in turn: the counter sees the whole process.
+/// One test, the three placements in turn (the third runs the first three stages on the
+/// host thread): the counter sees the whole process.
 #[test]
 fn a_million_ticks_with_traces_and_breakers_cross_the_flow_without_allocating() {
-    for placement in [FlowPlacement::Fused, FlowPlacement::Split] {
+    let host = FlowPlacement::Host {
+        stages: HOST_PLACEMENT_STAGES,
+    };
+    for placement in [FlowPlacement::Fused, FlowPlacement::Split, host] {
         let (allocations, traced) = measure(placement.clone());
         assert!(
             traced >= (EVENTS / 100 / 2) as u64,
