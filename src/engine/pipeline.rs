@@ -263,7 +263,9 @@ impl<In: Event, Out: Event, C> PipelineBuilder<In, Out, C> {
         self
     }
 
-    /// Wait strategy of pipeline thread `thread` only.
+    /// Wait strategy of pipeline thread `thread` only. The index counts the threads the
+    /// placement makes, from 0; with [`host_stages`](Self::host_stages), statistics number
+    /// the host 0 and these threads from 1.
     pub fn thread_wait(mut self, thread: usize, wait: WaitStrategy) -> Self {
         self.wait_overrides.push((thread, wait));
         self
@@ -286,7 +288,9 @@ impl<In: Event, Out: Event, C> PipelineBuilder<In, Out, C> {
     /// [`Input::push_slice`], on the calling thread, before the first ring (default 0).
     /// [`placement`](Self::placement), [`pinning`](Self::pinning) and
     /// [`thread_wait`](Self::thread_wait) then apply to the stages after them, and thread
-    /// 0 in statistics is the host. At least one stage must stay on a pipeline thread.
+    /// 0 in statistics is the host (the planned threads follow it from 1; `pinning` and
+    /// `thread_wait` still count the planned threads from 0). At least one stage must stay
+    /// on a pipeline thread.
     ///
     /// For a source thread that has time to spare: on a 2-core machine the host and one
     /// pipeline thread then both run stages (see `docs/architecture.md`). The host must

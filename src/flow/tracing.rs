@@ -17,7 +17,7 @@
 //!   `ebbflow.stopped_at`, at its next batch or at close). The item crossing a ring
 //!   (release / acquire) carries the slot writes with it to the next thread.
 //! * **Finish (notify's thread).** The last stage builds a
-//!   [`TraceRecord`](crate::telemetry::TraceRecord) (root from the host's sampling time to
+//!   [`TraceRecord`] (root from the host's sampling time to
 //!   the end of notify's batch, one child per stage), attributes scenario, pattern (the
 //!   topic the item's outcome maps to, [`pattern_of`]), kind and key (`namespace/name`),
 //!   hands it to the exporter's ring (a full ring drops and counts) and frees the slot.
