@@ -85,6 +85,9 @@ pub trait Downstream<T>: Send + 'static {
     fn publish(&mut self) -> bool;
     /// Moves drop-oldest overflow into rings; returns how many events are still parked.
     fn flush_idle(&mut self) -> usize;
+    /// The thread is idle: each fused stage's [`Stage::on_idle`], in chain order, its
+    /// outputs handed on like a batch's.
+    fn on_idle(&mut self, cx: &mut ThreadCx) -> Result<(), Halt>;
     /// Whether a batch handed here goes straight into a ring to another thread (rather
     /// than to a stage fused on this thread).
     fn hands_to_ring(&self) -> bool;
@@ -138,6 +141,22 @@ impl<S: Stage, D: Downstream<S::Out>> Downstream<S::In> for Node<S, D> {
 
     fn flush_idle(&mut self) -> usize {
         self.down.flush_idle()
+    }
+
+    fn on_idle(&mut self, cx: &mut ThreadCx) -> Result<(), Halt> {
+        cx.current = self.index;
+        self.stage.on_idle(&mut self.emitter);
+        if self.emitter.overflowed() {
+            return Err(Halt::Overflow(self.index));
+        }
+        if !self.emitter.is_empty() {
+            let emitted = self.emitter.len() as u64;
+            let r = self.down.accept_owned(self.emitter.buf_mut(), cx);
+            self.emitter.clear();
+            self.meter.count(0, emitted, 0);
+            r?;
+        }
+        self.down.on_idle(cx)
     }
 
     fn hands_to_ring(&self) -> bool {
@@ -325,6 +344,15 @@ impl<T: Event, N: Downstream<T>> Downstream<T> for Hop<T, N> {
         }
     }
 
+    #[inline]
+    fn on_idle(&mut self, cx: &mut ThreadCx) -> Result<(), Halt> {
+        match self {
+            Hop::Fused(next) => next.on_idle(cx),
+            // The stages behind the ring have idle turns of their own.
+            Hop::Ring(_) => Ok(()),
+        }
+    }
+
     #[inline(always)]
     fn hands_to_ring(&self) -> bool {
         matches!(self, Hop::Ring(_))
@@ -371,6 +399,10 @@ impl<T: Event> Downstream<T> for Tail<T> {
             Tail::Ring(out) => out.flush_overflow(),
             Tail::Collect(_) => 0,
         }
+    }
+
+    fn on_idle(&mut self, _cx: &mut ThreadCx) -> Result<(), Halt> {
+        Ok(())
     }
 
     #[inline(always)]

@@ -92,9 +92,13 @@ impl<T: Event> HostStages<T> {
         ok
     }
 
-    /// Moves drop-oldest events parked before the ring into it as far as there is room;
-    /// returns how many are still parked.
+    /// The host stages' idle turn ([`Stage::on_idle`](super::Stage::on_idle): retries
+    /// whose backoff has passed), then moves drop-oldest events parked before the ring
+    /// into it as far as there is room; returns how many are still parked.
     pub(crate) fn flush(&mut self) -> usize {
+        let (head, cx) = (&mut self.head, &mut self.cx);
+        let outcome = catch_unwind(AssertUnwindSafe(|| head.on_idle(cx)));
+        self.check(outcome);
         self.parked = self.head.flush_idle();
         self.fold_if_asked();
         self.parked
@@ -181,6 +185,9 @@ impl<T> Downstream<T> for Closed {
     }
     fn flush_idle(&mut self) -> usize {
         0
+    }
+    fn on_idle(&mut self, _cx: &mut ThreadCx) -> Result<(), Halt> {
+        Ok(())
     }
     fn hands_to_ring(&self) -> bool {
         false

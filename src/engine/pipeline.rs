@@ -966,8 +966,10 @@ impl<T: Event> Input<T> {
         result
     }
 
-    /// Drop-oldest only: moves events parked in the overflow buffer into the ring as far
-    /// as there is room. Returns how many are still parked.
+    /// Drop-oldest: moves events parked in the overflow buffer into the ring as far as
+    /// there is room. Returns how many are still parked. With host stages, also gives
+    /// them their idle turn ([`Stage::on_idle`]: retries whose backoff has passed), which
+    /// a host that stops pushing calls this for.
     pub fn flush(&mut self) -> usize {
         if !self.control.enter_push() {
             // Shutdown started: nothing more may enter; what is parked is dropped, counted.

@@ -144,6 +144,7 @@ fn segment_loop<T: Event, D: Downstream<T>>(
         if spec.wait == WaitStrategy::BusySpin && poll_ring(input) {
             continue;
         }
+        head.on_idle(cx)?;
         let parked = head.flush_idle();
         if control.aborting() {
             return Err(Halt::Abort);

@@ -78,6 +78,17 @@ pub trait Stage: Send + 'static {
     #[inline]
     fn end_of_batch(&mut self, _out: &mut Emitter<Self::Out>) {}
 
+    /// Called when the stage's thread has no event to process, before it waits (at least
+    /// every 10 ms with [`WaitStrategy::Park`](crate::engine::WaitStrategy::Park), on
+    /// every idle turn otherwise; a [host stage](crate::engine::PipelineBuilder::host_stages)
+    /// at each [`Input::flush`](crate::engine::Input::flush)): a stage with time-driven
+    /// work — a retry whose backoff has passed — emits it here, at most
+    /// [`MAX_FANOUT`](Stage::MAX_FANOUT) events, and they go downstream like a batch's.
+    /// It runs often, so it must be cheap when there is nothing to do. The default emits
+    /// nothing.
+    #[inline]
+    fn on_idle(&mut self, _out: &mut Emitter<Self::Out>) {}
+
     /// Called when the stage's input is closed and drained, before its thread stops, so
     /// that a stage holding events (retries waiting for a backoff, open windows) can hand
     /// them on instead of losing them. Emits at most [`MAX_FANOUT`](Stage::MAX_FANOUT)

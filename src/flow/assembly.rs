@@ -66,8 +66,9 @@ pub enum FlowPlacement {
     /// run stages, with one ring hop and no third thread: the host, otherwise waiting for
     /// room in the first ring, does the front stages' work ([`HOST_PLACEMENT_STAGES`] is
     /// the measured best split for the trading scenario; see `docs/benchmarks.md`). The
-    /// host's pushes take longer, and the reactor's retries advance only when the host
-    /// pushes (ticks do that too).
+    /// host's pushes take longer, and the reactor's retries run when the host pushes,
+    /// ticks or calls [`ReverseFlow::flush`] (on a pipeline thread they also run on its
+    /// idle turns).
     Host {
         /// Stages on the host (1..=8).
         stages: usize,
@@ -306,6 +307,8 @@ pub struct ReverseFlow {
     pending: Vec<Item>,
     /// Items gathered before a hand-over ([`FlowConfig::max_batch`]).
     host_batch: usize,
+    /// Stages run inside the host's pushes ([`FlowPlacement::Host`]).
+    host_runs_stages: bool,
     journal: Arc<JournalingCounters>,
     pipeline: Pipeline<Item, Item>,
     input: Input<Item>,
@@ -557,6 +560,7 @@ impl ReverseFlow {
             rule_set: config.rules.clone(),
             pending: Vec::with_capacity(config.max_batch),
             host_batch: config.max_batch,
+            host_runs_stages: config.placement.host_stages() > 0,
             journal: parts.journal,
             pipeline,
             input,
@@ -635,10 +639,15 @@ impl ReverseFlow {
         Ok(request)
     }
 
-    /// Hands the gathered items to the pipeline now.
+    /// Hands the gathered items to the pipeline now. With [`FlowPlacement::Host`], also
+    /// gives the host stages their idle turn (the reactor's retries whose backoff has
+    /// passed): a host that stops pushing calls this now and then.
     pub fn flush(&mut self) {
         if !self.pending.is_empty() {
             let _ = self.hand_over();
+        }
+        if self.host_runs_stages {
+            self.input.flush();
         }
     }
 
@@ -716,8 +725,9 @@ impl ReverseFlow {
     /// Records the reactor holds now: parked for a retry, or queued behind a parked record
     /// of their key (as of the reactor's last batch; also the `ebbflow.flow.reactor_parked`
     /// gauge and `parked` in the `reactor:steps` summary). A host that wants a snapshot
-    /// with nothing held back waits until this is 0, pushing ticks meanwhile: retries
-    /// advance when batches arrive.
+    /// with nothing held back waits until this is 0: retries run when their backoff has
+    /// passed, on the reactor thread's idle turns (with [`FlowPlacement::Host`], at each
+    /// [`flush`](Self::flush)).
     pub fn reactor_parked(&self) -> u64 {
         self.shared.reactor_parked.load(Ordering::Relaxed)
     }

@@ -165,4 +165,10 @@ impl<S: Stage<In = Item, Out = Item>, const MAX: usize> Stage for Sharded<S, MAX
             s.end_of_batch(out);
         }
     }
+
+    fn on_idle(&mut self, out: &mut Emitter<Item>) {
+        for s in &mut self.shards {
+            s.on_idle(out);
+        }
+    }
 }

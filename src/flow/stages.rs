@@ -108,6 +108,14 @@ impl Stage for ReactorStage {
         self.publish_parked();
     }
 
+    /// Retries whose backoff has passed run while no record arrives too.
+    #[inline]
+    fn on_idle(&mut self, out: &mut Emitter<Item>) {
+        if self.reactor.parked() > 0 {
+            self.end_of_batch(out);
+        }
+    }
+
     /// At shutdown, parked retries run at once (their backoff is cut short) so that no
     /// accepted record is left behind: each completes, retries again or fails with its
     /// compensations, and its outcome is published.

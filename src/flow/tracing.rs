@@ -841,6 +841,16 @@ impl<S: Stage<In = Item, Out = Item>> Stage for Traced<S> {
         }
     }
 
+    /// The inner stage's idle turn; at notify, traces that stopped are exported too (so
+    /// they do not wait for the next batch).
+    #[inline]
+    fn on_idle(&mut self, out: &mut Emitter<Item>) {
+        self.inner.on_idle(out);
+        if let (Some(table), Some(f)) = (self.table.as_deref(), self.finisher.as_mut()) {
+            f.export_stopped(table);
+        }
+    }
+
     #[inline]
     fn on_close(&mut self, out: &mut Emitter<Item>) -> bool {
         let more = self.inner.on_close(out);
