@@ -1,7 +1,8 @@
 //! `Stage::on_idle`: a stage with time-driven work gets turns while no event arrives — on
 //! its pipeline thread whatever the wait strategy (parking threads wake at least every
-//! 10 ms), and as a host stage at each `Input::flush` — and what it emits there goes
-//! downstream like a batch's outputs.
+//! 10 ms), as a host stage at each `Input::flush`, and in an inline pipeline at each
+//! `InlinePipeline::idle` — and what it emits there goes downstream like a batch's
+//! outputs.
 
 mod common;
 
@@ -89,4 +90,26 @@ fn a_host_stage_s_held_events_leave_at_the_host_s_flush() {
     assert_eq!(got.len(), 40);
     input.close();
     pipeline.finish(&mut output, |_| {}).unwrap();
+}
+
+#[test]
+fn an_inline_pipeline_gives_idle_turns_when_asked() {
+    let mut inline = PipelineBuilder::<Rec>::new()
+        .stage("hold", until_idle())
+        .stage("add", Add(1))
+        .build_inline()
+        .unwrap();
+    let mut got = Vec::new();
+    inline
+        .process(&inputs(40), |o| got.extend_from_slice(o))
+        .unwrap();
+    assert!(got.is_empty(), "held events left before an idle turn");
+    inline.idle(|o| got.extend_from_slice(o)).unwrap();
+    assert_eq!(got.len(), 40);
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.seq == i as u64 && r.value == Rec::new(i as u64).value.wrapping_add(1)));
+    let stats = inline.finish(|_| {}).unwrap();
+    assert_eq!(stats.stages[1].events_in, 40);
 }

@@ -105,6 +105,21 @@ impl<In: Event, Out: Event> InlinePipeline<In, Out> {
         Ok(())
     }
 
+    /// Gives every stage its idle turn ([`Stage::on_idle`](super::Stage::on_idle): work
+    /// that is due by time, such as retries whose backoff has passed), in chain order, and
+    /// hands what they emit, through the rest of the chain, to `sink`. An inline pipeline
+    /// has no thread of its own to be idle on: a host that stops calling
+    /// [`process`](Self::process) calls this now and then instead.
+    pub fn idle(&mut self, mut sink: impl FnMut(&[Out])) -> Result<(), PipelineError> {
+        if let Some(failure) = &self.failure {
+            return Err(failure.clone());
+        }
+        let (head, cx) = (&mut self.head, &mut self.cx);
+        let outcome = catch_unwind(AssertUnwindSafe(|| head.on_idle(cx)));
+        self.drain(&mut sink);
+        self.check(outcome)
+    }
+
     /// Folds the stages' histograms and returns the statistics (allocates the report).
     pub fn stats(&mut self) -> PipelineStats {
         self.head.publish();

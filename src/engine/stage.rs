@@ -81,7 +81,8 @@ pub trait Stage: Send + 'static {
     /// Called when the stage's thread has no event to process, before it waits (at least
     /// every 10 ms with [`WaitStrategy::Park`](crate::engine::WaitStrategy::Park), on
     /// every idle turn otherwise; a [host stage](crate::engine::PipelineBuilder::host_stages)
-    /// at each [`Input::flush`](crate::engine::Input::flush)): a stage with time-driven
+    /// at each [`Input::flush`](crate::engine::Input::flush), inline at each
+    /// [`InlinePipeline::idle`](crate::engine::InlinePipeline::idle)): a stage with time-driven
     /// work — a retry whose backoff has passed — emits it here, at most
     /// [`MAX_FANOUT`](Stage::MAX_FANOUT) events, and they go downstream like a batch's.
     /// It runs often, so it must be cheap when there is nothing to do. The default emits
