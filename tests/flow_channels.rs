@@ -46,6 +46,18 @@ fn serve(history: usize) -> (Server, ebbflow::channels::BusWriter) {
     (server, writer)
 }
 
+/// A plain WebSocket client of `server` on the `commands` topic, reads bounded to 50 ms.
+fn commands_client(server: &Server) -> tungstenite::WebSocket<TcpStream> {
+    let addr = server.local_addr().unwrap();
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    tungstenite::client(format!("ws://{addr}/ws?topics=commands"), stream)
+        .unwrap()
+        .0
+}
+
 /// A k8s flow configuration over `rules`, parking when idle.
 fn k8s_config(rules: &str) -> FlowConfig {
     let mut cfg = FlowConfig::new("k8s", RuleSet::parse(rules).unwrap());
@@ -93,13 +105,7 @@ fn alerts_reach_subscribers_and_websocket_commands_are_applied_or_refused() {
 
     // A WebSocket client acknowledges it, sends a command with a bad argument, and one
     // the bitactor refuses.
-    let addr = server.local_addr().unwrap();
-    let stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let (mut ws, _) =
-        tungstenite::client(format!("ws://{addr}/ws?topics=commands"), stream).unwrap();
+    let mut ws = commands_client(&server);
     let send = |ws: &mut tungstenite::WebSocket<TcpStream>,
                 r: &str,
                 event: &str,
@@ -271,13 +277,7 @@ fn the_rules_command_returns_the_loaded_catalogue_with_live_thresholds() {
     let cfg = k8s_config(CUSTOM_RULES);
     let mut flow = ReverseFlow::start(cfg, &mut interner, Box::new(writer)).unwrap();
 
-    let addr = server.local_addr().unwrap();
-    let stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    let (mut ws, _) =
-        tungstenite::client(format!("ws://{addr}/ws?topics=commands"), stream).unwrap();
+    let mut ws = commands_client(&server);
     let mut ask = |ws: &mut tungstenite::WebSocket<TcpStream>,
                    r: &str,
                    event: &str,

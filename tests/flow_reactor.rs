@@ -91,15 +91,9 @@ impl Step for Probe {
     }
 }
 
-fn pod(key: u64, seq: u64) -> Item {
-    let mut r = Record::new(Kind::Pod, Op::Modified);
-    r.key = key;
-    r.seq = seq;
-    r.name = Symbol::from_id(1000 + key as u32);
-    r.namespace = Symbol::from_id(7);
-    r.push(FieldId::RestartsTotal, FieldValue::I64(seq as i64));
-    Item::from_record(r)
-}
+#[path = "support/pods.rs"]
+mod pods;
+use pods::pod;
 
 fn exact(base: u64, max: u64, attempts: u8) -> RetryPolicy {
     RetryPolicy {

@@ -10,18 +10,11 @@ use ebbflow::flow::reactor::steps::{FaultInjector, Validate};
 use ebbflow::flow::reactor::{ChainConfig, Reactor, ReactorConfig, RetryPolicy};
 use ebbflow::flow::stages::ReactorStage;
 use ebbflow::flow::{Item, StepState, What};
-use ebbflow::sources::intern::Symbol;
-use ebbflow::sources::record::{FieldId, FieldValue, Kind, Op, Record};
+use ebbflow::sources::record::Kind;
 
-fn pod(key: u64, seq: u64) -> Item {
-    let mut r = Record::new(Kind::Pod, Op::Modified);
-    r.key = key;
-    r.seq = seq;
-    r.name = Symbol::from_id(1000 + key as u32);
-    r.namespace = Symbol::from_id(7);
-    r.push(FieldId::RestartsTotal, FieldValue::I64(seq as i64));
-    Item::from_record(r)
-}
+#[path = "support/pods.rs"]
+mod pods;
+use pods::pod;
 
 /// 20 % transient and 5 % permanent faults; a retry waits 100 s, so none becomes due
 /// while the batches run and the outputs do not depend on the clock.
