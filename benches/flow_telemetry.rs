@@ -210,16 +210,27 @@ fn run_stats(
     (elapsed, work as f64)
 }
 
-fn throughput(c: &mut Criterion) {
-    let (host, peer) = support::cores();
-    support::pin(host);
-    let mut g = TradingGenerator::new(TradingConfig::default());
-    let recs: Vec<Record> = (0..N).map(|_| g.next_record()).collect();
-    let closed_port = TcpListener::bind("127.0.0.1:0")
+/// A loopback port nothing listens on (bound, then closed again): exports fail fast.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// The generator and its first [`N`] trading ticks.
+fn ticks() -> (TradingGenerator, Vec<Record>) {
+    let mut g = TradingGenerator::new(TradingConfig::default());
+    let recs = (0..N).map(|_| g.next_record()).collect();
+    (g, recs)
+}
+
+fn throughput(c: &mut Criterion) {
+    let (host, peer) = support::cores();
+    support::pin(host);
+    let (mut g, recs) = ticks();
+    let closed_port = closed_port();
     let no_collector = telemetry(closed_port);
     let sink = LoopbackSink::start();
     let with_sink = telemetry(sink.port);
@@ -264,13 +275,8 @@ fn throughput(c: &mut Criterion) {
 fn pairs(n: usize) {
     let (host, peer) = support::cores();
     support::pin(host);
-    let mut g = TradingGenerator::new(TradingConfig::default());
-    let recs: Vec<Record> = (0..N).map(|_| g.next_record()).collect();
-    let closed_port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (mut g, recs) = ticks();
+    let closed_port = closed_port();
     let tel = telemetry(closed_port);
     // Warm-up, once each.
     run(flow_config(peer), &mut g, &recs, None);
@@ -408,11 +414,7 @@ fn count_child(on: bool) {
     let items: Vec<Item> = (0..2 * HALF)
         .map(|_| Item::from_record(g.next_record()))
         .collect();
-    let closed_port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = closed_port();
     let cfg = TelemetryConfig::builder(&format!("http://127.0.0.1:{closed_port}"))
         .unwrap()
         .sampler(Sampler::OneIn(1000))

@@ -24,6 +24,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "support/human.rs"]
+mod human;
+use human::{fmt_bytes, fmt_count, fmt_ns, fmt_rate};
+
 use ebbflow::channels::{bus, Server, ServerConfig, StaticDir};
 use ebbflow::engine::PipelineStats;
 use ebbflow::flow::assembly::{
@@ -1276,50 +1280,6 @@ impl View {
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(out.as_bytes());
         let _ = err.flush();
-    }
-}
-
-fn fmt_ns(ns: u64) -> String {
-    if ns < 1_000 {
-        format!("{ns} ns")
-    } else if ns < 1_000_000 {
-        format!("{:.1} µs", ns as f64 / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.1} ms", ns as f64 / 1e6)
-    } else {
-        format!("{:.2} s", ns as f64 / 1e9)
-    }
-}
-
-fn fmt_rate(r: f64) -> String {
-    if r >= 1e6 {
-        format!("{:.2} M/s", r / 1e6)
-    } else if r >= 1e3 {
-        format!("{:.1} k/s", r / 1e3)
-    } else {
-        format!("{r:.0} /s")
-    }
-}
-
-fn fmt_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn fmt_bytes(n: u64) -> String {
-    if n >= 1 << 20 {
-        format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20))
-    } else if n >= 1 << 10 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{n} B")
     }
 }
 

@@ -20,6 +20,9 @@ use ebbflow::sources::record::Record;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/feed.rs"]
+mod feed;
+use feed::feed;
 
 const EVENTS: usize = 1_000_000;
 const WARM_UP: usize = 200_000;
@@ -53,16 +56,6 @@ fn measure(
     let mut flow =
         ReverseFlow::start(cfg, interner, Box::new(CountingSink(published.clone()))).unwrap();
     let mut now = 1_000_000_000_000i64;
-    let feed = |flow: &mut ReverseFlow, recs: &[Record], now: &mut i64| {
-        for (i, r) in recs.iter().enumerate() {
-            flow.push_record(*r).unwrap();
-            if i % 5_000 == 0 {
-                *now += 1_000_000; // 1 ms per 5000 records: windows and dashboards close
-                flow.tick(*now).unwrap();
-            }
-        }
-        flow.flush();
-    };
     feed(&mut flow, &records[..WARM_UP], &mut now);
     std::thread::sleep(Duration::from_millis(200));
     let before = published.load(Ordering::Relaxed);

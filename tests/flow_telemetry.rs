@@ -31,7 +31,9 @@ use serde_json::Value;
 
 #[path = "support/otlp.rs"]
 mod otlp;
-use otlp::{free_port, int, metric, point, roots, spans, OtlpReceiver};
+use otlp::{
+    assert_stage_spans, children, free_port, int, metric, point, roots, spans, OtlpReceiver,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 const SCENARIO: &str = "financial_trading_platform";
@@ -202,10 +204,7 @@ fn sampled_events_become_nine_stage_span_trees_and_the_flow_s_metrics_decode() {
         );
         let (rs, re) = (int(&root["start"]), int(&root["end"]));
         assert!(rs < re, "root start before end");
-        let children: Vec<&Value> = all
-            .iter()
-            .filter(|s| s["parent_span_id"] == root["span_id"])
-            .collect();
+        let children = children(&all, root);
         let names: Vec<&str> = children
             .iter()
             .map(|c| c["name"].as_str().unwrap())
@@ -219,18 +218,8 @@ fn sampled_events_become_nine_stage_span_trees_and_the_flow_s_metrics_decode() {
         }
         assert_eq!(names, STAGE_NAMES, "nine stage children in order");
         full += 1;
-        let mut prev_end = rs;
-        for (i, c) in children.iter().enumerate() {
-            assert_eq!(c["trace_id"], root["trace_id"]);
-            assert_eq!(c["attributes"]["ebbflow.stage.index"], i);
-            let (cs, ce) = (int(&c["start"]), int(&c["end"]));
-            assert!(
-                prev_end <= cs && cs <= ce && ce <= re,
-                "stage {i} [{cs}, {ce}] not after {prev_end} within root [{rs}, {re}]"
-            );
-            prev_end = ce;
-        }
-        assert_eq!(prev_end, re, "the root ends with notify's batch");
+        let last_end = assert_stage_spans(root, &children);
+        assert_eq!(last_end, re, "the root ends with notify's batch");
     }
     assert_eq!((full, breakers), (50, 1));
 
@@ -438,28 +427,24 @@ fn stopped_traces(placement: FlowPlacement) {
     let reqs = rx.collect(|got| roots(got).len() >= 2 * N);
     let all = spans(&reqs);
     let mut stopped = 0;
-    for root in roots(&reqs) {
-        let children: Vec<&str> = all
+    for root in &roots(&reqs) {
+        let children = children(&all, root);
+        let names: Vec<&str> = children
             .iter()
-            .filter(|s| s["parent_span_id"] == root["span_id"])
             .map(|c| c["name"].as_str().unwrap())
             .collect();
+        let last_end = assert_stage_spans(root, &children);
         let a = &root["attributes"];
         assert_eq!(a["ebbflow.kind"], "Tick");
         match a.get("ebbflow.stopped_at") {
-            None => assert_eq!(children, STAGE_NAMES, "a completed trace has nine stages"),
+            None => assert_eq!(names, STAGE_NAMES, "a completed trace has nine stages"),
             Some(at) => {
                 assert_eq!(at, "resources", "{root}");
                 assert_eq!(a["ebbflow.pattern"], "none");
-                assert_eq!(children, ["journal", "reactor", "resources"]);
+                assert_eq!(names, ["journal", "reactor", "resources"]);
                 let key = a["ebbflow.key"].as_str().unwrap();
                 assert!(key.contains('/'), "key is asset class/instrument: {key:?}");
-                let resources_end = all
-                    .iter()
-                    .find(|s| s["parent_span_id"] == root["span_id"] && s["name"] == "resources")
-                    .map(|s| int(&s["end"]))
-                    .unwrap();
-                assert_eq!(int(&root["end"]), resources_end, "the root ends there");
+                assert_eq!(int(&root["end"]), last_end, "the root ends with resources");
                 stopped += 1;
             }
         }

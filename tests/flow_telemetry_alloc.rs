@@ -24,6 +24,9 @@ use ebbflow::telemetry::{Sampler, Telemetry, TelemetryConfig};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "support/feed.rs"]
+mod feed;
+use feed::feed;
 
 const EVENTS: usize = 1_000_000;
 const WARM_UP: usize = 200_000;
@@ -71,16 +74,6 @@ fn measure(placement: FlowPlacement) -> (u64, u64) {
     )
     .unwrap();
     let mut now = 1_000_000_000_000i64;
-    let feed = |flow: &mut ReverseFlow, recs: &[Record], now: &mut i64| {
-        for (i, r) in recs.iter().enumerate() {
-            flow.push_record(*r).unwrap();
-            if i % 5_000 == 0 {
-                *now += 1_000_000;
-                flow.tick(*now).unwrap();
-            }
-        }
-        flow.flush();
-    };
     feed(&mut flow, &recs[..WARM_UP], &mut now);
     std::thread::sleep(Duration::from_millis(200));
     let before = flow.tracing_stats().completed;

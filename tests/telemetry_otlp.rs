@@ -22,7 +22,9 @@ use serde_json::Value;
 
 #[path = "support/otlp.rs"]
 mod otlp;
-use otlp::{free_port, int, metric, point, roots, spans, OtlpReceiver};
+use otlp::{
+    assert_stage_spans, children, free_port, int, metric, point, roots, spans, OtlpReceiver,
+};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -125,26 +127,13 @@ fn a_pipeline_s_spans_and_metrics_decode_at_a_real_receiver() {
         keys.push(key);
         let (rs, re) = (int(&root["start"]), int(&root["end"]));
         assert!(rs <= re);
-        let children: Vec<&Value> = all
-            .iter()
-            .filter(|s| s["parent_span_id"] == root["span_id"])
-            .collect();
+        let children = children(&all, root);
         let names: Vec<&str> = children
             .iter()
             .map(|c| c["name"].as_str().unwrap())
             .collect();
         assert_eq!(names, STAGES);
-        let mut prev_end = rs;
-        for (i, c) in children.iter().enumerate() {
-            assert_eq!(c["trace_id"], root["trace_id"]);
-            assert_eq!(c["attributes"]["ebbflow.stage.index"], i);
-            let (cs, ce) = (int(&c["start"]), int(&c["end"]));
-            assert!(
-                prev_end <= cs && cs <= ce && ce <= re,
-                "stage {i} out of order"
-            );
-            prev_end = ce;
-        }
+        assert_stage_spans(root, &children);
     }
     keys.sort();
     let mut expected: Vec<String> = (0..10).map(|i| format!("key-{}", i * 100)).collect();

@@ -139,8 +139,9 @@ pub struct FlowConfig {
     pub timing: Timing,
     /// Ring slots between threads.
     pub ring_capacity: usize,
-    /// Most items a stage gets per batch. Each fused stage has an output buffer of this
-    /// many 256-byte items; small enough, all of them stay in the core's caches.
+    /// Most items a stage gets per batch, and the host's hand-over size. Each fused stage
+    /// has an output buffer of this many 256-byte items; small enough, all of them stay in
+    /// the core's caches.
     pub max_batch: usize,
     /// Bitactor shards (1..=[`MAX_SHARDS`]).
     pub shards: usize,
@@ -286,19 +287,13 @@ pub struct FlowClosed;
 /// buffer). 32 measured no faster on the 2-vCPU VM.
 pub const DEFAULT_MAX_BATCH: usize = crate::engine::DEFAULT_MAX_BATCH;
 
-/// Items the host gathers before handing them to the pipeline in one ring commit, by
-/// default: the stages' batch size ([`FlowConfig::max_batch`], which a flow uses as its
-/// hand-over size), so every stage sees full batches at high rates (64 measured
-/// 20–25 % slower flat out on the 2-vCPU VM; see `docs/benchmarks.md`). A host that
-/// pushes at a low rate calls [`ReverseFlow::flush`] after each push instead.
-pub const HOST_BATCH: usize = DEFAULT_MAX_BATCH;
-
 /// A running reverse flow.
 ///
 /// Pushed items are gathered on the host side and handed to the pipeline
-/// [`FlowConfig::max_batch`] at a time (one pass through the engine's shutdown gate and one
-/// ring commit per batch, and batches the stages can amortise their timing over). [`flush`](Self::flush) hands over
-/// what is gathered at once; [`tick`](Self::tick), [`submit`](Self::submit) and
+/// [`FlowConfig::max_batch`] at a time: one pass through the engine's shutdown gate and one
+/// ring commit per batch, and full batches for every stage at high rates (a hand-over of 64
+/// instead measured 20–25 % slower flat out on the 2-vCPU VM; `docs/benchmarks.md`).
+/// [`flush`](Self::flush) hands over what is gathered at once; [`tick`](Self::tick), [`submit`](Self::submit) and
 /// [`finish`](Self::finish) flush too. A host that pushes at a low rate and wants each item
 /// on its way immediately calls `flush` after each push.
 pub struct ReverseFlow {

@@ -92,29 +92,26 @@ impl JournalingStage {
     #[inline]
     fn append(&mut self, inputs: &[Item]) -> Option<Kept> {
         let journal = self.journal.as_mut()?;
-        let mut failed_at = inputs.len();
+        let is_record = |item: &Item| item.header.what == What::Record;
+        let (mut failed_at, mut appended) = (inputs.len(), 0u64);
         for (i, item) in inputs.iter().enumerate() {
-            if item.header.what == What::Record && journal.append(&item.record).is_err() {
-                failed_at = i;
-                break;
+            if is_record(item) {
+                if journal.append(&item.record).is_err() {
+                    failed_at = i;
+                    break;
+                }
+                appended += 1;
             }
         }
         let committed = journal.commit().is_ok();
-        let mut kept = Kept {
+        // Only the records from a failed append on were not appended (rare: counted here).
+        let not_appended = inputs[failed_at..].iter().filter(|i| is_record(i)).count() as u64;
+        let journaled = if committed { appended } else { 0 };
+        let kept = Kept {
             failed_at,
             committed,
-            refused: 0,
+            refused: appended + not_appended - journaled,
         };
-        let records = inputs
-            .iter()
-            .filter(|i| i.header.what == What::Record)
-            .count() as u64;
-        let journaled = inputs
-            .iter()
-            .enumerate()
-            .filter(|(i, item)| item.header.what == What::Record && kept.keeps(*i, item))
-            .count() as u64;
-        kept.refused = records - journaled;
         self.counters
             .journaled
             .fetch_add(journaled, Ordering::Relaxed);

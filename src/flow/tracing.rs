@@ -22,7 +22,7 @@
 //!   topic the item's outcome maps to, [`pattern_of`]), kind and key (`namespace/name`),
 //!   hands it to the exporter's ring (a full ring drops and counts) and frees the slot.
 //! * **Budget breakers.** The host stamps every item with its hand-over time (one clock
-//!   read per hand-over of up to [`HOST_BATCH`](crate::flow::assembly::HOST_BATCH) items).
+//!   read per hand-over of up to [`FlowConfig::max_batch`](crate::flow::assembly::FlowConfig::max_batch) items).
 //!   A record whose time from hand-over to the end of notify's batch exceeds the
 //!   end-to-end budget ([`TraceOptions::e2e_budget`], by default the sum of the stage
 //!   budgets) is exported with `budget_exceeded = true`: a sampled one with all its stage

@@ -109,6 +109,33 @@ pub fn roots(reqs: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// The spans among `spans` whose parent is `root`, in the order they were exported.
+pub fn children<'a>(spans: &'a [Value], root: &Value) -> Vec<&'a Value> {
+    spans
+        .iter()
+        .filter(|s| s["parent_span_id"] == root["span_id"])
+        .collect()
+}
+
+/// Asserts that `children` are `root`'s stage spans in order: the root's trace,
+/// `ebbflow.stage.index` = position, each starting no earlier than the previous one (or the
+/// root) ended and ending within the root. Returns the last child's end.
+pub fn assert_stage_spans(root: &Value, children: &[&Value]) -> u64 {
+    let (rs, re) = (int(&root["start"]), int(&root["end"]));
+    let mut prev_end = rs;
+    for (i, c) in children.iter().enumerate() {
+        assert_eq!(c["trace_id"], root["trace_id"]);
+        assert_eq!(c["attributes"]["ebbflow.stage.index"], i);
+        let (cs, ce) = (int(&c["start"]), int(&c["end"]));
+        assert!(
+            prev_end <= cs && cs <= ce && ce <= re,
+            "stage {i} [{cs}, {ce}] not after {prev_end} within root [{rs}, {re}]"
+        );
+        prev_end = ce;
+    }
+    prev_end
+}
+
 /// The metric named `name` in a metrics request.
 pub fn metric<'a>(req: &'a Value, name: &str) -> Option<&'a Value> {
     req["metrics"]

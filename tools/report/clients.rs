@@ -265,7 +265,8 @@ pub fn open_ws(addr: SocketAddr, path: &str) -> Result<Ws, String> {
 }
 
 /// One read; `Ok(None)` on a timeout.
-fn ws_read(ws: &mut Ws) -> Result<Option<Message>, String> {
+/// The next message, `None` when the read timed out.
+pub fn ws_read(ws: &mut Ws) -> Result<Option<Message>, String> {
     match ws.read() {
         Ok(m) => Ok(Some(m)),
         Err(tungstenite::Error::Io(e)) if is_timeout(&e) => Ok(None),

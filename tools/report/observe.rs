@@ -350,7 +350,7 @@ pub fn run(
         let mut batch = 0;
         loop {
             let due = (t0 + records as f64 * period) as u64;
-            if records >= total || batch == ebbflow::flow::assembly::HOST_BATCH || due > now_ticks {
+            if records >= total || batch == flow_config.max_batch || due > now_ticks {
                 break;
             }
             if now_ticks > due + period as u64 {
@@ -630,14 +630,11 @@ fn commander(
     // Wait for the `subscribed` answer, then report ready.
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        match ws.read() {
-            Ok(Message::Text(t)) if t.as_str().starts_with("{\"type\":\"subscribed\"") => break,
+        match clients::ws_read(&mut ws) {
+            Ok(Some(Message::Text(t))) if t.as_str().starts_with("{\"type\":\"subscribed\"") => {
+                break
+            }
             Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
             Err(_) => return None,
         }
         if Instant::now() > until {
@@ -663,8 +660,8 @@ fn commander(
     let (mut got_bad, mut got_good) = (None, None);
     let until = Instant::now() + Duration::from_secs(10);
     while (got_bad.is_none() || got_good.is_none()) && Instant::now() < until {
-        match ws.read() {
-            Ok(Message::Text(t)) => {
+        match clients::ws_read(&mut ws) {
+            Ok(Some(Message::Text(t))) => {
                 let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else {
                     continue;
                 };
@@ -677,11 +674,6 @@ fn commander(
                 }
             }
             Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
             Err(_) => break,
         }
     }

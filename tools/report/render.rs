@@ -29,39 +29,9 @@ pub struct Doc<'a> {
     pub scenarios: &'a [ScenarioReport],
 }
 
-/// `1234` → `1.2 µs` etc.
-pub fn fmt_ns(ns: u64) -> String {
-    match ns {
-        n if n < 1_000 => format!("{n} ns"),
-        n if n < 1_000_000 => format!("{:.1} µs", n as f64 / 1e3),
-        n if n < 1_000_000_000 => format!("{:.2} ms", n as f64 / 1e6),
-        n => format!("{:.2} s", n as f64 / 1e9),
-    }
-}
-
-/// `1234567` → `1,234,567`.
-pub fn fmt_count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A rate per second with a unit prefix.
-pub fn fmt_rate(r: f64) -> String {
-    if r >= 1e6 {
-        format!("{:.2} M/s", r / 1e6)
-    } else if r >= 1e3 {
-        format!("{:.1} k/s", r / 1e3)
-    } else {
-        format!("{r:.1} /s")
-    }
-}
+#[path = "../../examples/support/human.rs"]
+mod human;
+pub use human::{fmt_count, fmt_ns, fmt_rate};
 
 fn short(s: crate::scenario::Scenario) -> &'static str {
     match s {
@@ -350,6 +320,24 @@ fn stage_p99(stats: &PipelineStats, stage: &str) -> Option<u64> {
         .map(|s| s.latency.p99_ns)
 }
 
+/// One `"<scenario> <value>"` label per scenario, in order (for diagram nodes).
+fn per_scenario(d: &Doc<'_>, value: impl Fn(&ScenarioReport) -> String) -> Vec<String> {
+    d.scenarios
+        .iter()
+        .map(|r| format!("{} {}", short(r.scenario), value(r)))
+        .collect()
+}
+
+/// Deliveries measured on transport `t`, all scenarios together.
+fn received(d: &Doc<'_>, t: Transport) -> u64 {
+    d.scenarios
+        .iter()
+        .flat_map(|r| &r.observed.channels)
+        .filter(|c| c.transport == t)
+        .map(|c| c.deliveries)
+        .sum()
+}
+
 fn architecture(s: &mut String, d: &Doc<'_>) {
     let _ = writeln!(s, "## Reverse flow architecture\n");
     let _ = writeln!(
@@ -358,34 +346,16 @@ fn architecture(s: &mut String, d: &Doc<'_>) {
          scenario, and the source's measured rate.\n"
     );
     let _ = writeln!(s, "```mermaid\ngraph LR");
-    let rates: Vec<String> = d
-        .scenarios
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}",
-                short(r.scenario),
-                fmt_rate(r.flat.records as f64 / r.flat.push_seconds)
-            )
-        })
-        .collect();
+    let rates = per_scenario(d, |r| fmt_rate(r.flat.records as f64 / r.flat.push_seconds));
     let _ = writeln!(
         s,
         "    SOURCE[\"source (host thread)<br/>{}\"]",
         rates.join("<br/>")
     );
     for name in STAGE_NAMES {
-        let p99: Vec<String> = d
-            .scenarios
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {}",
-                    short(r.scenario),
-                    stage_p99(&r.flat.stats, name).map_or("?".to_owned(), fmt_ns)
-                )
-            })
-            .collect();
+        let p99 = per_scenario(d, |r| {
+            stage_p99(&r.flat.stats, name).map_or("?".to_owned(), fmt_ns)
+        });
         let _ = writeln!(
             s,
             "    {}[\"{name}<br/>p99 {}\"]",
@@ -399,17 +369,9 @@ fn architecture(s: &mut String, d: &Doc<'_>) {
         let _ = writeln!(s, "    {prev} --> {id}");
         prev = id;
     }
-    let messages: Vec<String> = d
-        .scenarios
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}",
-                short(r.scenario),
-                fmt_rate(r.flat.counts.total() as f64 / r.flat.seconds)
-            )
-        })
-        .collect();
+    let messages = per_scenario(d, |r| {
+        fmt_rate(r.flat.counts.total() as f64 / r.flat.seconds)
+    });
     let _ = writeln!(
         s,
         "    {prev} --> TOPICS[\"12 topics<br/>{}\"]",
@@ -686,17 +648,7 @@ fn channels(s: &mut String, d: &Doc<'_>) {
     }
     // Fan-out diagram.
     let _ = writeln!(s, "\n```mermaid\ngraph LR");
-    let published: Vec<String> = d
-        .scenarios
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {}",
-                short(r.scenario),
-                fmt_count(r.observed.published as u64)
-            )
-        })
-        .collect();
+    let published = per_scenario(d, |r| fmt_count(r.observed.published as u64));
     let _ = writeln!(
         s,
         "    NOTIFY[\"notify<br/>messages: {}\"] --> BUS[\"bus ring\"] --> HUB[\"hub (mio thread)<br/>history, epoch:offset\"]",
@@ -715,20 +667,13 @@ fn channels(s: &mut String, d: &Doc<'_>) {
             })
             .map(|(r, c)| format!("{} {}", short(r.scenario), fmt_ns(pct(&c.hist, 99.0))))
             .collect();
-        let received: u64 = d
-            .scenarios
-            .iter()
-            .flat_map(|r| &r.observed.channels)
-            .filter(|c| c.transport == t)
-            .map(|c| c.deliveries)
-            .sum();
         let id = t.short().replace([' ', '-'], "");
         let _ = writeln!(
             s,
             "    HUB -->|\"p99 {}\"| {id}[\"{}<br/>{} received\"]",
             p99.join(" · "),
             t.short(),
-            fmt_count(received)
+            fmt_count(received(d, t))
         );
     }
     let _ = writeln!(s, "```\n");
@@ -737,14 +682,7 @@ fn channels(s: &mut String, d: &Doc<'_>) {
         "```mermaid\npie title Measured deliveries per transport (all scenarios)"
     );
     for t in Transport::ALL {
-        let received: u64 = d
-            .scenarios
-            .iter()
-            .flat_map(|r| &r.observed.channels)
-            .filter(|c| c.transport == t)
-            .map(|c| c.deliveries)
-            .sum();
-        let _ = writeln!(s, "    \"{}\" : {received}", t.short());
+        let _ = writeln!(s, "    \"{}\" : {}", t.short(), received(d, t));
     }
     let _ = writeln!(s, "```\n");
 }
