@@ -301,7 +301,7 @@ fn preds_per_item(rules: &RuleSet, items: &[Item]) -> f64 {
 /// Times every batch of 64 with the TSC (two reads per batch, ~1 % of a batch) and
 /// prints the median and 10th percentile per signal: on a loaded machine most batches
 /// run undisturbed between preemptions, so these are robust where a mean is not.
-fn tsc_report(sc: &Scenario, label: &str, rules: &RuleSet, items: &mut [Item]) {
+fn tsc_report(sc: &Scenario, label: &str, rules: &RuleSet, items: &mut [Item], hot: bool) {
     let clock = Clock::get();
     let mut a = BitActor::compile_readonly(rules, &sc.interner, ActorConfig::default());
     for chunk in items.chunks_mut(BATCH) {
@@ -312,6 +312,9 @@ fn tsc_report(sc: &Scenario, label: &str, rules: &RuleSet, items: &mut [Item]) {
     let mut per_batch: Vec<u64> = Vec::with_capacity(rounds * items.len() / BATCH);
     for _ in 0..rounds {
         for chunk in items.chunks_exact_mut(BATCH) {
+            if hot {
+                touch(chunk);
+            }
             let t0 = clock.ticks();
             hits += a.evaluate(chunk);
             per_batch.push(clock.ticks() - t0);
@@ -323,11 +326,12 @@ fn tsc_report(sc: &Scenario, label: &str, rules: &RuleSet, items: &mut [Item]) {
     let n = (per_batch.len() * BATCH) as f64;
     let ppi = preds_per_item(rules, items);
     println!(
-        "bitactor-tsc {:8} {:9} rules={} batch={BATCH}: ticks/signal median {:6.1} (p10 {:6.1}, p90 {:6.1}); \
+        "bitactor-tsc {:8} {:9} {} rules={} batch={BATCH}: ticks/signal median {:6.1} (p10 {:6.1}, p90 {:6.1}); \
          {:6.2} predicates/signal -> {:5.2} ticks/predicate, {:5.2} ticks per rule x signal; \
          hits/signal {:.4}; {:.2} ticks/ns, tsc={}",
         sc.name,
         label,
+        if hot { "hot   " } else { "stream" },
         rules.len(),
         median,
         p10,
@@ -341,6 +345,19 @@ fn tsc_report(sc: &Scenario, label: &str, rules: &RuleSet, items: &mut [Item]) {
     );
 }
 
+/// Reads every cache line of the batch, as the stage before the bitactor has just done in
+/// a pipeline (the batch arrives in L1/L2).
+fn touch(chunk: &[Item]) {
+    let bytes = std::mem::size_of_val(chunk);
+    let base = chunk.as_ptr().cast::<u8>();
+    let mut sum = 0u8;
+    for off in (0..bytes).step_by(64) {
+        // SAFETY: `off < bytes`, the size of the slice `base` points to.
+        sum = sum.wrapping_add(unsafe { base.add(off).read_volatile() });
+    }
+    black_box(sum);
+}
+
 fn bench(c: &mut Criterion) {
     let mut scs = scenarios();
     let spread = RuleSet::parse(&spread_rules()).expect("spread rules");
@@ -349,14 +366,18 @@ fn bench(c: &mut Criterion) {
         let same = RuleSet::parse(&same_kind_rules(sc.kind)).expect("same-kind rules");
         assert_eq!(same.len(), 64);
         let mut items = sc.items.clone();
-        tsc_report(sc, "spread", &spread, &mut items);
+        for hot in [false, true] {
+            tsc_report(sc, "spread", &spread, &mut items, hot);
+        }
         let mut only: Vec<Item> = sc
             .items
             .iter()
             .filter(|i| i.record.kind == sc.kind)
             .copied()
             .collect();
-        tsc_report(sc, "same-kind", &same, &mut only);
+        for hot in [false, true] {
+            tsc_report(sc, "same-kind", &same, &mut only, hot);
+        }
     }
 
     let mut group = c.benchmark_group("bitactor");

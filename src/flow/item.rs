@@ -421,6 +421,14 @@ impl Item {
         Some(value_from_bits(current, self.prev_bits[index]))
     }
 
+    /// The raw previous payload of every field slot (see
+    /// [`Record::raw_value_words`]); slot `i` holds a previous value only where bit `i` of
+    /// `header.prev_present` is set, in the current field's type.
+    #[inline]
+    pub const fn raw_prev_words(&self) -> &[u64; MAX_FIELDS] {
+        &self.prev_bits
+    }
+
     /// The previous value of field `id`, if the record has it and it had a value before.
     #[inline]
     pub fn prev(&self, id: FieldId) -> Option<FieldValue> {

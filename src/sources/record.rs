@@ -536,6 +536,14 @@ impl Record {
         &self.field_values[..self.field_count as usize]
     }
 
+    /// All [`MAX_FIELDS`] raw payload words; those at and past
+    /// [`field_count`](Self::field_count) are not fields. For readers that find slots
+    /// once per layout and index without a bounds check per field.
+    #[inline]
+    pub const fn raw_value_words(&self) -> &[u64; MAX_FIELDS] {
+        &self.field_values
+    }
+
     /// Number of fields that did not fit (saturates at 255).
     #[inline]
     pub const fn dropped_fields(&self) -> u8 {

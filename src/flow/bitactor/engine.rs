@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::flow::bitactor::catalog::{as_f64, RuleCatalog, RuleInfo, Shared};
-use crate::flow::bitactor::program::{self, shape_bounds, Mode, Pred, Program, Shape};
+use crate::flow::bitactor::catalog::{RuleCatalog, RuleInfo, Shared};
+use crate::flow::bitactor::column::{Column, Isa, WIDTH};
+use crate::flow::bitactor::program::{self, shape_bounds, Program, Shape, SourceKey};
 use crate::flow::bitactor::rules::{CmpOp, RuleSet, MAX_CONSTANT, MAX_RULES};
 use crate::flow::bitactor::table::{ActorTable, DEFAULT_CAPACITY_LOG2};
 use crate::flow::item::{ChangeKind, Command, Item, RuleHits, What, CLEARED_BIT};
@@ -109,66 +110,119 @@ pub struct BitActor {
     raised: [u64; MAX_RULES],
     cleared: [u64; MAX_RULES],
     stats: ActorStats,
-    /// Per-field scratch values, indexed by field id (kept between items; only bits set
-    /// in the item's presence masks are read).
-    cur: [f64; 64],
-    /// Previous values, then (during one item) deltas.
-    prev: [f64; 64],
-    /// Percent moves.
-    pct: [f64; 64],
-    /// Per kind: which fields of the last record layout seen the kind's rules read.
-    plans: [Plan; Kind::COUNT],
+    /// The instruction set of the column tests.
+    isa: Isa,
+    /// One column per value the rules read ([`Program::sources`]): the values of the
+    /// items of the chunk being evaluated (scratch).
+    cols: Vec<Column>,
+    /// Per kind: how the kind's values are read from the last record layout seen.
+    plans: Vec<Plan>,
 }
 
-/// Which fields of one record layout (field ids and types in slot order) a kind's rules
-/// read: records of one kind nearly always share a layout, so the walk over every field
-/// that finds them is done once per layout change, not once per item.
+/// How one of a kind's values ([`KindDispatch::sources`](program::KindDispatch)) is read
+/// from a record of one layout: which slot, of which type.
 #[derive(Clone, Copy, Debug)]
+struct SourceOp {
+    code: u8,
+    /// Slot of the (first) field.
+    a: u8,
+    /// Slot of the second field of a difference.
+    b: u8,
+    a_float: bool,
+    b_float: bool,
+}
+
+impl SourceOp {
+    /// The field is missing from the layout: the value is NaN.
+    const MISSING: u8 = 0;
+    const VALUE: u8 = 1;
+    const DELTA: u8 = 2;
+    const PCT: u8 = 3;
+    const DIFF: u8 = 4;
+    const NAMESPACE: u8 = 5;
+
+    /// A value whose field the layout lacks.
+    const NAN: SourceOp = SourceOp {
+        code: SourceOp::MISSING,
+        a: 0,
+        b: 0,
+        a_float: false,
+        b_float: false,
+    };
+
+    /// How `key` reads a record whose raw slots are `slots`.
+    fn new(key: SourceKey, slots: &[u8]) -> SourceOp {
+        // The first field with the id wins, as in `Record::get`.
+        let at = |f: u8| slots.iter().position(|&s| s & 63 == f);
+        // Type tag 1 is f64; integers, booleans and symbol ids convert as integers.
+        let float = |i: usize| slots[i] >> 6 == 1;
+        let one = |code: u8, f: u8| match at(f) {
+            Some(i) => SourceOp {
+                code,
+                a: i as u8,
+                a_float: float(i),
+                ..SourceOp::NAN
+            },
+            None => SourceOp::NAN,
+        };
+        match key {
+            SourceKey::Value(f) => one(SourceOp::VALUE, f),
+            SourceKey::Delta(f) => one(SourceOp::DELTA, f),
+            SourceKey::Pct(f) => one(SourceOp::PCT, f),
+            SourceKey::Diff(x, y) => match (at(x), at(y)) {
+                (Some(i), Some(j)) => SourceOp {
+                    code: SourceOp::DIFF,
+                    a: i as u8,
+                    b: j as u8,
+                    a_float: float(i),
+                    b_float: float(j),
+                },
+                _ => SourceOp::NAN,
+            },
+            SourceKey::Namespace => SourceOp {
+                code: SourceOp::NAMESPACE,
+                ..SourceOp::NAN
+            },
+        }
+    }
+}
+
+/// How a kind's values are read from one record layout (field ids and types in slot
+/// order): records of one kind nearly always share a layout, so finding the fields is done
+/// once per layout change, not once per item.
+#[derive(Clone, Debug)]
 struct Plan {
     /// [`Record::raw_slots_word`] of the layout.
     word: u64,
     /// Its field count; [`Plan::NONE`] when no layout was seen yet.
     count: u8,
-    /// Entries used in `pos`.
-    len: u8,
-    /// Positions of the fields in the kind's `need_cur`, in descending order (so that
-    /// with a duplicated id the first field wins, as in `Record::get`).
-    pos: [u8; MAX_FIELDS],
-    /// Fields the kind reads that the layout lacks (they read as NaN).
-    missing: u64,
+    /// One per value of the kind (allocated at compile time, rewritten in place).
+    ops: Vec<SourceOp>,
 }
 
 impl Plan {
     /// `count` of a plan not built yet (a record has at most `MAX_FIELDS`).
     const NONE: u8 = u8::MAX;
 
-    const EMPTY: Plan = Plan {
-        word: 0,
-        count: Plan::NONE,
-        len: 0,
-        pos: [0; MAX_FIELDS],
-        missing: 0,
-    };
-
-    /// The plan for `rec`'s layout, given the fields `need` the kind reads.
-    fn build(rec: &Record, need: u64) -> Plan {
-        let slots = rec.raw_slots();
-        let mut plan = Plan {
-            word: rec.raw_slots_word(),
-            count: slots.len() as u8,
-            ..Plan::EMPTY
-        };
-        let mut seen = 0u64;
-        for i in (0..slots.len().min(MAX_FIELDS)).rev() {
-            let id = slots[i] & 63;
-            if need >> id & 1 != 0 {
-                plan.pos[plan.len as usize] = i as u8;
-                plan.len += 1;
-                seen |= 1u64 << id;
-            }
+    fn new(values: usize) -> Plan {
+        Plan {
+            word: 0,
+            count: Plan::NONE,
+            ops: vec![SourceOp::NAN; values],
         }
-        plan.missing = need & !seen;
-        plan
+    }
+
+    /// Rebuilds the plan for `rec`'s layout; `kind` lists the kind's values as indices
+    /// into `sources`. Never allocates.
+    fn rebuild(&mut self, rec: &Record, kind: &[u16], sources: &[SourceKey]) {
+        let slots = rec.raw_slots();
+        self.word = rec.raw_slots_word();
+        self.count = slots.len() as u8;
+        for (op, &s) in self.ops.iter_mut().zip(kind) {
+            *op = sources
+                .get(usize::from(s))
+                .map_or(SourceOp::NAN, |&key| SourceOp::new(key, slots));
+        }
     }
 
     /// Whether this plan was built for `rec`'s layout.
@@ -249,7 +303,6 @@ impl BitActor {
             })
             .collect();
         Ok(BitActor {
-            program,
             enabled,
             table: ActorTable::new(config.capacity_log2),
             catalog: RuleCatalog {
@@ -263,10 +316,14 @@ impl BitActor {
             raised: [0; MAX_RULES],
             cleared: [0; MAX_RULES],
             stats: ActorStats::default(),
-            cur: [0.0; 64],
-            prev: [0.0; 64],
-            pct: [0.0; 64],
-            plans: [Plan::EMPTY; Kind::COUNT],
+            isa: Isa::detect(),
+            cols: vec![Column::NAN; program.sources.len()],
+            plans: program
+                .kinds
+                .iter()
+                .map(|k| Plan::new(k.sources.len()))
+                .collect(),
+            program,
         })
     }
 
@@ -305,6 +362,12 @@ impl BitActor {
         self.table.find(key).map_or(0, |i| self.table.slot(i).acked)
     }
 
+    /// The vector instruction set the predicate tests run on (`avx512`, `avx`, `sse2` or
+    /// `scalar`), detected once per actor.
+    pub fn instruction_set(&self) -> &'static str {
+        self.isa.name()
+    }
+
     /// Bit mask of enabled rules.
     pub fn enabled_mask(&self) -> u64 {
         self.enabled
@@ -328,23 +391,35 @@ impl BitActor {
         self.run_batch(items, true)
     }
 
-    /// One pass over the batch: evaluates record items and, with `commands`, applies
-    /// command items where they stand; then publishes the counters once.
+    /// Evaluates the batch's records, and with `commands` applies its command items where
+    /// they stand (the records between two commands are evaluated together); then
+    /// publishes the counters once.
     #[inline]
     fn run_batch(&mut self, items: &mut [Item], commands: bool) -> usize {
         let mut hits = 0usize;
         let mut records = 0u64;
-        for item in items.iter_mut() {
-            match item.header.what {
-                What::Record => {
-                    records += 1;
-                    hits += self.evaluate_one(item);
-                }
-                What::Command if commands => {
-                    self.apply_item(item);
-                }
-                _ => {}
+        let mut rest = items;
+        while !rest.is_empty() {
+            let end = if commands {
+                rest.iter()
+                    .position(|it| it.header.what == What::Command)
+                    .unwrap_or(rest.len())
+            } else {
+                rest.len()
+            };
+            let (run, after) = rest.split_at_mut(end);
+            for chunk in run.chunks_mut(WIDTH) {
+                let (h, n) = self.evaluate_chunk(chunk);
+                hits += h;
+                records += n;
             }
+            rest = match after.split_first_mut() {
+                Some((command, after)) => {
+                    self.apply_item(command);
+                    after
+                }
+                None => &mut [],
+            };
         }
         self.stats.items += records;
         self.catalog
@@ -355,6 +430,117 @@ impl BitActor {
             self.publish_counters();
         }
         hits
+    }
+
+    /// Evaluates up to [`WIDTH`] items column-wise: each record writes the values its
+    /// kind's rules read into the columns (its bit in each), every predicate tests a whole
+    /// column at once, and a rule's items are the AND of its predicates' bits and of the
+    /// items of its kinds. Returns (hits, records).
+    #[inline]
+    fn evaluate_chunk(&mut self, chunk: &mut [Item]) -> (usize, u64) {
+        debug_assert!(chunk.len() <= WIDTH);
+        // Items per kind that have enabled rules to evaluate, and those of them whose
+        // values are not read yet (they fit the kind's current plan).
+        let mut of_kind = [0u64; Kind::COUNT];
+        let mut pending = [0u64; Kind::COUNT];
+        let mut kinds = 0u32;
+        let mut records = 0u64;
+        for i in 0..chunk.len() {
+            let item = &mut chunk[i];
+            if item.header.what != What::Record {
+                continue;
+            }
+            records += 1;
+            item.hits = RuleHits::default();
+            let rec = &item.record;
+            if item.header.change == ChangeKind::Deleted || rec.op == Op::Deleted {
+                continue;
+            }
+            let k = rec.kind as usize % Kind::COUNT;
+            let ks = &self.program.kinds[k];
+            if ks.rules & self.enabled == 0 {
+                continue;
+            }
+            of_kind[k] |= 1u64 << i;
+            kinds |= 1 << k;
+            if !self.plans[k].fits(rec) {
+                // A new layout: the items before it are read with the plan they fit.
+                if pending[k] != 0 {
+                    read_values(
+                        &mut self.cols,
+                        &ks.sources,
+                        &self.plans[k],
+                        chunk,
+                        pending[k],
+                    );
+                    pending[k] = 0;
+                }
+                self.plans[k].rebuild(&chunk[i].record, &ks.sources, &self.program.sources);
+            }
+            pending[k] |= 1u64 << i;
+        }
+        // Per rule: the items it may hold for (those of its kinds), narrowed predicate by
+        // predicate; `live`: the rules with items left.
+        let mut hold = [0u64; MAX_RULES];
+        let mut live = 0u64;
+        let mut present = kinds;
+        while present != 0 {
+            let k = present.trailing_zeros() as usize;
+            present &= present - 1;
+            let ks = &self.program.kinds[k];
+            if pending[k] != 0 {
+                read_values(
+                    &mut self.cols,
+                    &ks.sources,
+                    &self.plans[k],
+                    chunk,
+                    pending[k],
+                );
+            }
+            let mut rules = ks.rules & self.enabled;
+            live |= rules;
+            while rules != 0 {
+                hold[rules.trailing_zeros() as usize] |= of_kind[k];
+                rules &= rules - 1;
+            }
+        }
+        // Only the predicates of rules that can still hold: a rule whose kinds have no
+        // item here costs nothing, and one whose predicate failed for every item skips
+        // the rest.
+        let mut rules = live;
+        while rules != 0 {
+            let r = rules.trailing_zeros() as usize;
+            rules &= rules - 1;
+            let range = self.program.rule_preds.get(r).cloned().unwrap_or_default();
+            let h = &mut hold[r];
+            for p in self.program.preds.get(range).unwrap_or_default() {
+                if let Some(col) = self.cols.get(usize::from(p.source)) {
+                    *h &= self.isa.pass_mask(col, p.lo, p.hi, p.outside);
+                }
+                if *h == 0 {
+                    live &= !(1u64 << r);
+                    break;
+                }
+            }
+        }
+        // The matching rules of each item.
+        let mut matched = [0u64; WIDTH];
+        while live != 0 {
+            let r = live.trailing_zeros() as usize;
+            live &= live - 1;
+            let mut items = hold[r];
+            while items != 0 {
+                matched[items.trailing_zeros() as usize] |= 1u64 << r;
+                items &= items - 1;
+            }
+        }
+        let mut hits = 0;
+        for (item, &m) in chunk.iter_mut().zip(&matched) {
+            if item.header.what == What::Record {
+                hits += self.edges(item, m);
+            }
+        }
+        (hits, records)
     }
 
     fn publish_counters(&self) {
@@ -369,133 +555,10 @@ impl BitActor {
             .store(self.stats.table_overflows, Ordering::Relaxed);
     }
 
-    /// The rules of `item`'s kind that hold for it (before edge detection).
-    #[inline]
-    fn matches(&mut self, item: &Item) -> u64 {
-        let rec = &item.record;
-        let kd = &self.program.kinds[rec.kind as usize];
-        if kd.rules & self.enabled == 0 {
-            return 0;
-        }
-        let (need_cur, need_prev) = (kd.need_cur, kd.need_prev);
-        let k = rec.kind as usize;
-        if !self.plans[k].fits(rec) {
-            self.plans[k] = Plan::build(rec, need_cur);
-        }
-        let plan = &self.plans[k];
-        // Missing values read as NaN (see `program`): the fields this kind reads that the
-        // record lacks (every other one is written below), and every previous value.
-        let mut need = plan.missing;
-        while need != 0 {
-            self.cur[need.trailing_zeros() as usize] = f64::NAN;
-            need &= need - 1;
-        }
-        let mut need = need_prev;
-        while need != 0 {
-            self.prev[need.trailing_zeros() as usize] = f64::NAN;
-            need &= need - 1;
-        }
-        let (slots, bits) = (rec.raw_slots(), rec.raw_values());
-        let present = u32::from(item.header.prev_present);
-        // Only the fields this kind reads (every field a predicate, the guard or a previous
-        // value needs is in `need_cur`), found by the plan. Raw slots: id in the low 6
-        // bits, type tag in the high 2 — nothing to decode.
-        for &i in &plan.pos[..usize::from(plan.len).min(MAX_FIELDS)] {
-            let i = usize::from(i);
-            let (Some(&slot), Some(&raw)) = (slots.get(i), bits.get(i)) else {
-                continue;
-            };
-            let id = slot & 63;
-            self.cur[id as usize] = raw_as_f64(slot >> 6, raw);
-            if present >> i & 1 != 0 && need_prev >> id & 1 != 0 {
-                if let Some(v) = item.prev_at(i) {
-                    self.prev[id as usize] = as_f64(v);
-                }
-            }
-        }
-        if need_prev != 0 {
-            // Each field's delta and percent move once per item, however many rules read them.
-            let mut need = need_prev;
-            while need != 0 {
-                let b = need.trailing_zeros() as usize;
-                let (c, pv) = (self.cur[b], self.prev[b]);
-                self.prev[b] = c - pv;
-                self.pct[b] = ((c - pv) / pv.abs()).abs() * 100.0;
-                need &= need - 1;
-            }
-        }
-        // Guarded rules: the guard field's value picks the program.
-        let slot = match kd.guard {
-            Some(g) => {
-                let x = self.cur[g as usize & 63];
-                kd.branches
-                    .iter()
-                    .find(|b| b.0 == x)
-                    .map_or(kd.default, |b| b.1)
-            }
-            None => kd.default,
-        };
-        let prog = &self.program.progs[slot];
-        let applicable = prog.rules & self.enabled;
-        if applicable == 0 {
-            return 0;
-        }
-        let cur = &self.cur;
-        let delta_of = &self.prev;
-        let pct_of = &self.pct;
-        let ns = f64::from(rec.namespace.id());
-        let p = &prog.preds;
-        let e = &prog.ends;
-        let group = |g: usize| &p[if g == 0 { 0 } else { e[g - 1] }..e[g]];
-        let value = |q: &Pred| cur[q.a as usize & 63];
-        let delta = |q: &Pred| delta_of[q.a as usize & 63];
-        let pct = |q: &Pred| pct_of[q.a as usize & 63];
-        let diff = |q: &Pred| cur[q.a as usize & 63] - cur[q.b as usize & 63];
-        let space = |_: &Pred| ns;
-        let v = Mode::Value as usize * 2;
-        let d = Mode::Delta as usize * 2;
-        let c = Mode::Pct as usize * 2;
-        let f = Mode::Diff as usize * 2;
-        let s = Mode::Namespace as usize * 2;
-        // Only the groups this program has (most are empty): one predictable test each
-        // (measured: fewer instructions than a loop over the set bits with a jump table).
-        let has = |g: usize| prog.groups >> g & 1 != 0;
-        let mut fail = 0u64;
-        if has(v) {
-            fail |= inside(group(v), value);
-        }
-        if has(v + 1) {
-            fail |= outside(group(v + 1), value);
-        }
-        if has(d) {
-            fail |= inside(group(d), delta);
-        }
-        if has(d + 1) {
-            fail |= outside(group(d + 1), delta);
-        }
-        if has(c) {
-            fail |= inside(group(c), pct);
-        }
-        if has(c + 1) {
-            fail |= outside(group(c + 1), pct);
-        }
-        if has(f) {
-            fail |= inside(group(f), diff);
-        }
-        if has(f + 1) {
-            fail |= outside(group(f + 1), diff);
-        }
-        if has(s) {
-            fail |= inside(group(s), space);
-        }
-        applicable & !fail
-    }
-
+    /// Compares the rules `m` that hold for `item` with its object's active alerts,
+    /// updates the table and writes the edges into `item.hits`. Returns the hit count.
     #[inline(always)]
-    fn evaluate_one(&mut self, item: &mut Item) -> usize {
-        item.hits = RuleHits::default();
-        let deleted = item.header.change == ChangeKind::Deleted || item.record.op == Op::Deleted;
-        let m = if deleted { 0 } else { self.matches(item) };
+    fn edges(&mut self, item: &mut Item, m: u64) -> usize {
         let key = item.record.key;
         let found = if self.table.is_empty() {
             None
@@ -661,8 +724,7 @@ impl BitActor {
             neg,
             matches!(spec.shape, Shape::Band { .. } | Shape::Cmp(CmpOp::Ne))
         );
-        for &(k, i) in &spec.locs {
-            let p = &mut self.program.progs[k].preds[i];
+        if let Some(p) = self.program.preds.get_mut(spec.pred) {
             p.lo = lo;
             p.hi = hi;
         }
@@ -675,39 +737,82 @@ impl BitActor {
     }
 }
 
-/// Fail bits of predicates that hold when `lo ≤ x ≤ hi` (false for NaN).
-#[inline(always)]
-fn inside(preds: &[Pred], x: impl Fn(&Pred) -> f64) -> u64 {
-    let mut fail = 0u64;
-    for q in preds {
-        let v = x(q);
-        let ok = (v >= q.lo) & (v <= q.hi);
-        // A shift rather than a select: LLVM keeps this branch-free.
-        fail |= u64::from(!ok) << q.rule;
+/// Writes the values `sources` (a kind's, read as `plan` says) of the items `items` (bit
+/// `i`: `chunk[i]`) into their columns: one loop per value, with the way it is read
+/// decided once.
+#[inline]
+fn read_values(cols: &mut [Column], sources: &[u16], plan: &Plan, chunk: &[Item], items: u64) {
+    for (&s, &op) in sources.iter().zip(&plan.ops) {
+        let Some(col) = cols.get_mut(usize::from(s)) else {
+            continue;
+        };
+        let (a, b) = (
+            usize::from(op.a) % MAX_FIELDS,
+            usize::from(op.b) % MAX_FIELDS,
+        );
+        let cur = |it: &Item, at: usize, float: bool| {
+            payload_as_f64(it.record.raw_value_words()[at], float)
+        };
+        let prev = |it: &Item| {
+            if u32::from(it.header.prev_present) >> a & 1 != 0 {
+                payload_as_f64(it.raw_prev_words()[a], op.a_float)
+            } else {
+                f64::NAN
+            }
+        };
+        match op.code {
+            SourceOp::VALUE if op.a_float => fill(col, chunk, items, |it| {
+                f64::from_bits(it.record.raw_value_words()[a])
+            }),
+            SourceOp::VALUE => fill(col, chunk, items, |it| {
+                it.record.raw_value_words()[a] as i64 as f64
+            }),
+            SourceOp::DELTA => fill(col, chunk, items, |it| cur(it, a, op.a_float) - prev(it)),
+            SourceOp::PCT => fill(col, chunk, items, |it| {
+                let p = prev(it);
+                ((cur(it, a, op.a_float) - p) / p.abs()).abs() * 100.0
+            }),
+            SourceOp::DIFF => fill(col, chunk, items, |it| {
+                cur(it, a, op.a_float) - cur(it, b, op.b_float)
+            }),
+            SourceOp::NAMESPACE => {
+                fill(col, chunk, items, |it| f64::from(it.record.namespace.id()))
+            }
+            _ => fill(col, chunk, items, |_| f64::NAN),
+        }
     }
-    fail
 }
 
-/// Fail bits of predicates that hold when `x < lo ∨ x > hi` (false for NaN).
+/// `col[i] = value(chunk[i])` for every bit `i` of `items`.
 #[inline(always)]
-fn outside(preds: &[Pred], x: impl Fn(&Pred) -> f64) -> u64 {
-    let mut fail = 0u64;
-    for q in preds {
-        let v = x(q);
-        let ok = (v < q.lo) | (v > q.hi);
-        fail |= u64::from(!ok) << q.rule;
+fn fill(col: &mut Column, chunk: &[Item], items: u64, value: impl Fn(&Item) -> f64) {
+    let n = chunk.len().min(WIDTH);
+    if items == u64::MAX >> (WIDTH - n).min(63) && n > 0 {
+        // Every item of the chunk (the common case: one kind per stream): a plain loop.
+        for (x, it) in col.0.iter_mut().zip(chunk) {
+            *x = value(it);
+        }
+        return;
     }
-    fail
+    let mut bits = items;
+    while bits != 0 {
+        let i = bits.trailing_zeros() as usize;
+        if let Some(it) = chunk.get(i) {
+            col.0[i % WIDTH] = value(it);
+        }
+        bits &= bits - 1;
+    }
 }
 
-/// A raw field payload (type tag as in [`Record::raw_slots`]) as the `f64` rules compare.
+/// A raw field payload as the `f64` rules compare: an `f64`'s bits, or an integer (booleans
+/// are 0/1, symbols compare by id).
 #[inline(always)]
-fn raw_as_f64(tag: u8, bits: u64) -> f64 {
-    match tag {
-        0 => bits as i64 as f64,
-        1 => f64::from_bits(bits),
-        // Booleans are 0/1; symbols compare by id.
-        _ => bits as f64,
+fn payload_as_f64(bits: u64, float: bool) -> f64 {
+    let int = bits as i64 as f64;
+    if float {
+        f64::from_bits(bits)
+    } else {
+        int
     }
 }
 

@@ -35,6 +35,7 @@
 //! worse than repeating one.
 
 pub mod catalog;
+pub(crate) mod column;
 pub mod engine;
 mod program;
 pub mod rules;
