@@ -33,7 +33,7 @@ use std::process::Command;
 
 use ebbflow::engine::{Emitter, InPlace, InlinePipeline, PipelineBuilder, Stage, Timing};
 use ebbflow::flow::assembly::{flow_chain, FlowConfig};
-use ebbflow::flow::bitactor::RuleSet;
+use ebbflow::flow::bitactor::{ActorConfig, BitActor, RuleSet};
 use ebbflow::flow::notify::Publish;
 use ebbflow::flow::Item;
 use ebbflow::journal::format::record_bytes;
@@ -43,7 +43,11 @@ use ebbflow::sources::gen::trading::{TradingConfig, TradingGenerator};
 use ebbflow::sources::gen::Generator;
 use ebbflow::sources::intern::Interner;
 use ebbflow::sources::k8s::WatchDecoder;
-use ebbflow::sources::record::Record;
+use ebbflow::sources::record::{Kind, Record};
+
+#[path = "support/rulesets.rs"]
+mod rulesets;
+use rulesets::{items_with_prev, same_kind_rules, spread_rules, Naive, BATCH};
 
 /// How far above its baseline a workload may count before the run fails.
 const TOLERANCE: f64 = 0.25;
@@ -183,7 +187,7 @@ fn watch_body(repeat: usize) -> (String, u64) {
 }
 
 /// Every workload: its name and what it measures (a peer's starts with "peer:").
-const WORKLOADS: [(&str, &str); 8] = [
+const WORKLOADS: [(&str, &str); 12] = [
     ("flow_trading", "9 flow stages, trading ticks (inline)"),
     ("flow_k8s", "9 flow stages, k8s changes (inline)"),
     (
@@ -193,6 +197,22 @@ const WORKLOADS: [(&str, &str); 8] = [
     (
         "engine_9_pass_in_place",
         "the same 9 stages working in place (inline)",
+    ),
+    (
+        "bitactor_trading",
+        "bitactor alone, 64 rules (spread over kinds), ticks in batches of 64",
+    ),
+    (
+        "bitactor_trading_naive",
+        "peer: a per-rule evaluator with branches and a HashMap, same rules and ticks",
+    ),
+    (
+        "bitactor_trading_same_kind",
+        "bitactor alone, all 64 rules on ticks, batches of 64",
+    ),
+    (
+        "bitactor_k8s",
+        "bitactor alone, 64 rules (spread over kinds), k8s changes in batches of 64",
     ),
     ("k8s_decode", "apiserver watch lines → records"),
     (
@@ -205,6 +225,42 @@ const WORKLOADS: [(&str, &str); 8] = [
         "peer: the same records, length + bytes into a BufWriter<File>",
     ),
 ];
+
+/// The bitactor over `items` in batches of [`BATCH`], warmed up with one pass.
+fn bitactor_workload(
+    rules: &RuleSet,
+    interner: &Interner,
+    mut items: Vec<Item>,
+) -> (u64, Box<dyn FnMut()>) {
+    let events = items.len() as u64;
+    let mut actor = BitActor::compile_readonly(rules, interner, ActorConfig::default());
+    let mut run = move || {
+        for batch in items.chunks_mut(BATCH) {
+            black_box(actor.evaluate(batch));
+        }
+    };
+    run();
+    (events, Box::new(run))
+}
+
+/// The naive peer over the same items and batches, warmed up with one pass.
+fn naive_workload(
+    rules: RuleSet,
+    interner: &Interner,
+    mut items: Vec<Item>,
+) -> (u64, Box<dyn FnMut()>) {
+    let events = items.len() as u64;
+    // The peer borrows its rules for as long as the workload runs: the process's life.
+    let rules: &'static RuleSet = Box::leak(Box::new(rules));
+    let mut naive = Naive::new(rules, interner);
+    let mut run = move || {
+        for batch in items.chunks_mut(BATCH) {
+            black_box(naive.evaluate(batch));
+        }
+    };
+    run();
+    (events, Box::new(run))
+}
 
 /// Builds and warms up the one workload `name` (`quick`: small, for the smoke run).
 fn workload(name: &str, quick: bool) -> Workload {
@@ -229,6 +285,27 @@ fn workload(name: &str, quick: bool) -> Workload {
         "flow_k8s" => {
             let (recs, mut g) = k8s_records(2 * n);
             flow_workload("enterprise_k8s_cluster", recs, g.interner_mut())
+        }
+        "bitactor_trading" | "bitactor_trading_naive" | "bitactor_trading_same_kind" => {
+            let mut g = TradingGenerator::new(TradingConfig::default());
+            let items = items_with_prev(&mut g, n);
+            let rules = if name == "bitactor_trading_same_kind" {
+                same_kind_rules(Kind::Tick)
+            } else {
+                spread_rules()
+            };
+            let rules = RuleSet::parse(&rules).unwrap();
+            if name == "bitactor_trading_naive" {
+                naive_workload(rules, g.decoder().interner(), items)
+            } else {
+                bitactor_workload(&rules, g.decoder().interner(), items)
+            }
+        }
+        "bitactor_k8s" => {
+            let mut g = ClusterGenerator::new(ClusterConfig::default());
+            let items = items_with_prev(&mut g, n);
+            let rules = RuleSet::parse(&spread_rules()).unwrap();
+            bitactor_workload(&rules, g.interner(), items)
         }
         "engine_9_pass" | "engine_9_pass_in_place" => {
             let items = trading_items();

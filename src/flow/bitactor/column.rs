@@ -72,40 +72,56 @@ impl Isa {
         }
     }
 
-    /// Bit `i` set ⇔ `col[i]` passes the test against `[lo, hi]` (`outside`: outside it).
+    /// Bit `i` set ⇔ `i < len` and `col[i]` passes the test against `[lo, hi]` (`outside`:
+    /// outside it). Only the vectors holding the first `len` values are tested: a chunk
+    /// whose items of one kind are packed at the front tests only theirs.
     #[inline]
-    pub(crate) fn pass_mask(self, col: &Column, lo: f64, hi: f64, outside: bool) -> u64 {
-        match (self, outside) {
-            (Isa::Scalar, false) => scalar::<false>(col, lo, hi),
-            (Isa::Scalar, true) => scalar::<true>(col, lo, hi),
-            // SAFETY: SSE2 is part of every x86-64 CPU.
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Sse2, false) => unsafe { x86::sse2::<false>(col, lo, hi) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Sse2, true) => unsafe { x86::sse2::<true>(col, lo, hi) },
-            // SAFETY: `Isa::Avx` is only constructed by `available` after the CPU reported
-            // AVX.
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Avx, false) => unsafe { x86::avx::<false>(col, lo, hi) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Avx, true) => unsafe { x86::avx::<true>(col, lo, hi) },
-            // SAFETY: `Isa::Avx512` is only constructed by `available` after the CPU
-            // reported AVX-512F.
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Avx512, false) => unsafe { x86::avx512::<false>(col, lo, hi) },
-            // SAFETY: as above.
-            #[cfg(target_arch = "x86_64")]
-            (Isa::Avx512, true) => unsafe { x86::avx512::<true>(col, lo, hi) },
-        }
+    pub(crate) fn pass_mask(
+        self,
+        col: &Column,
+        lo: f64,
+        hi: f64,
+        outside: bool,
+        len: usize,
+    ) -> u64 {
+        let len = len.min(WIDTH);
+        let valid = if len == WIDTH {
+            u64::MAX
+        } else {
+            (1u64 << len) - 1
+        };
+        valid
+            & match (self, outside) {
+                (Isa::Scalar, false) => scalar::<false>(col, lo, hi, len),
+                (Isa::Scalar, true) => scalar::<true>(col, lo, hi, len),
+                // SAFETY: SSE2 is part of every x86-64 CPU.
+                #[cfg(target_arch = "x86_64")]
+                (Isa::Sse2, false) => unsafe { x86::sse2::<false>(col, lo, hi, len) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                (Isa::Sse2, true) => unsafe { x86::sse2::<true>(col, lo, hi, len) },
+                // SAFETY: `Isa::Avx` is only constructed by `available` after the CPU
+                // reported AVX.
+                #[cfg(target_arch = "x86_64")]
+                (Isa::Avx, false) => unsafe { x86::avx::<false>(col, lo, hi, len) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                (Isa::Avx, true) => unsafe { x86::avx::<true>(col, lo, hi, len) },
+                // SAFETY: `Isa::Avx512` is only constructed by `available` after the CPU
+                // reported AVX-512F.
+                #[cfg(target_arch = "x86_64")]
+                (Isa::Avx512, false) => unsafe { x86::avx512::<false>(col, lo, hi, len) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                (Isa::Avx512, true) => unsafe { x86::avx512::<true>(col, lo, hi, len) },
+            }
     }
 }
 
 #[inline]
-fn scalar<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64) -> u64 {
+fn scalar<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64, len: usize) -> u64 {
     let mut mask = 0u64;
-    for (i, &x) in col.0.iter().enumerate() {
+    for (i, &x) in col.0.iter().take(len).enumerate() {
         let pass = if OUTSIDE {
             (x < lo) | (x > hi)
         } else {
@@ -123,10 +139,21 @@ mod x86 {
 
     /// Only called on x86-64, where SSE2 is part of the base instruction set.
     #[target_feature(enable = "sse2")]
-    pub(super) fn sse2<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64) -> u64 {
+    pub(super) fn sse2<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64, len: usize) -> u64 {
+        // A full column is a loop of constant length (unrolled); a packed prefix, a shorter one.
+        if len >= WIDTH {
+            sse2_vectors::<OUTSIDE>(col, lo, hi, WIDTH / 2)
+        } else {
+            sse2_vectors::<OUTSIDE>(col, lo, hi, len.div_ceil(2))
+        }
+    }
+
+    #[target_feature(enable = "sse2")]
+    #[inline]
+    fn sse2_vectors<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64, vectors: usize) -> u64 {
         let (lo, hi) = (_mm_set1_pd(lo), _mm_set1_pd(hi));
         let mut mask = 0u64;
-        for (c, pair) in col.0.chunks_exact(2).enumerate() {
+        for (c, pair) in col.0.chunks_exact(2).take(vectors).enumerate() {
             // SAFETY: `pair` holds 2 f64s, 16-byte aligned (the column is 64-byte aligned
             // and `pair` starts at a multiple of 16 bytes into it).
             let x = unsafe { _mm_load_pd(pair.as_ptr()) };
@@ -142,10 +169,20 @@ mod x86 {
 
     /// Callers must know that the CPU supports AVX.
     #[target_feature(enable = "avx")]
-    pub(super) fn avx<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64) -> u64 {
+    pub(super) fn avx<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64, len: usize) -> u64 {
+        if len >= WIDTH {
+            avx_vectors::<OUTSIDE>(col, lo, hi, WIDTH / 4)
+        } else {
+            avx_vectors::<OUTSIDE>(col, lo, hi, len.div_ceil(4))
+        }
+    }
+
+    #[target_feature(enable = "avx")]
+    #[inline]
+    fn avx_vectors<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64, vectors: usize) -> u64 {
         let (lo, hi) = (_mm256_set1_pd(lo), _mm256_set1_pd(hi));
         let mut mask = 0u64;
-        for c in 0..WIDTH / 4 {
+        for c in 0..vectors.min(WIDTH / 4) {
             // SAFETY: `4 * c + 4 <= WIDTH`; the column is 64-byte aligned, so the 4 values
             // at `4 * c` are 32-byte aligned.
             let x = unsafe { _mm256_load_pd(col.0.as_ptr().add(4 * c)) };
@@ -168,10 +205,20 @@ mod x86 {
 
     /// Callers must know that the CPU supports AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub(super) fn avx512<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64) -> u64 {
+    pub(super) fn avx512<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64, len: usize) -> u64 {
+        if len >= WIDTH {
+            avx512_vectors::<OUTSIDE>(col, lo, hi, WIDTH / 8)
+        } else {
+            avx512_vectors::<OUTSIDE>(col, lo, hi, len.div_ceil(8))
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn avx512_vectors<const OUTSIDE: bool>(col: &Column, lo: f64, hi: f64, vectors: usize) -> u64 {
         let (lo, hi) = (_mm512_set1_pd(lo), _mm512_set1_pd(hi));
         let mut mask = 0u64;
-        for c in 0..WIDTH / 8 {
+        for c in 0..vectors.min(WIDTH / 8) {
             // SAFETY: `8 * c + 8 <= WIDTH`; the column is 64-byte aligned, so the 8 values
             // at `8 * c` are too.
             let x = unsafe { _mm512_load_pd(col.0.as_ptr().add(8 * c)) };
@@ -235,14 +282,17 @@ mod tests {
         for (lo, hi) in bounds {
             for col in columns(lo, hi) {
                 for outside in [false, true] {
-                    let want = Isa::Scalar.pass_mask(&col, lo, hi, outside);
-                    for &isa in &isas {
-                        assert_eq!(
-                            isa.pass_mask(&col, lo, hi, outside),
-                            want,
-                            "{} [{lo}, {hi}] outside={outside}",
-                            isa.name()
-                        );
+                    // Every length: whole vectors, part of one, none.
+                    for len in 0..=WIDTH {
+                        let want = Isa::Scalar.pass_mask(&col, lo, hi, outside, len);
+                        for &isa in &isas {
+                            assert_eq!(
+                                isa.pass_mask(&col, lo, hi, outside, len),
+                                want,
+                                "{} [{lo}, {hi}] outside={outside} len={len}",
+                                isa.name()
+                            );
+                        }
                     }
                 }
             }
@@ -254,8 +304,17 @@ mod tests {
         let mut col = Column::NAN;
         col.0[..5].copy_from_slice(&[0.0, 120.0, 120.0f64.next_up(), -0.0, 60.0]);
         // Inside [0, 120]: 0, 120, -0 (== 0), 60; not just above 120, not NaN.
-        assert_eq!(Isa::Scalar.pass_mask(&col, 0.0, 120.0, false), 0b11011);
+        assert_eq!(
+            Isa::Scalar.pass_mask(&col, 0.0, 120.0, false, WIDTH),
+            0b11011
+        );
         // Outside: only just above 120; NaN is neither inside nor outside.
-        assert_eq!(Isa::Scalar.pass_mask(&col, 0.0, 120.0, true), 0b00100);
+        assert_eq!(
+            Isa::Scalar.pass_mask(&col, 0.0, 120.0, true, WIDTH),
+            0b00100
+        );
+        // Only the first `len` values.
+        assert_eq!(Isa::Scalar.pass_mask(&col, 0.0, 120.0, false, 2), 0b11);
+        assert_eq!(Isa::Scalar.pass_mask(&col, 0.0, 120.0, true, 2), 0);
     }
 }

@@ -116,7 +116,7 @@ pub struct BitActor {
     /// items of the chunk being evaluated (scratch).
     cols: Vec<Column>,
     /// Per kind: how the kind's values are read from the last record layout seen.
-    plans: Vec<Plan>,
+    plans: [Plan; Kind::COUNT],
 }
 
 /// How one of a kind's values ([`KindDispatch::sources`](program::KindDispatch)) is read
@@ -318,11 +318,7 @@ impl BitActor {
             stats: ActorStats::default(),
             isa: Isa::detect(),
             cols: vec![Column::NAN; program.sources.len()],
-            plans: program
-                .kinds
-                .iter()
-                .map(|k| Plan::new(k.sources.len()))
-                .collect(),
+            plans: std::array::from_fn(|k| Plan::new(program.kinds[k].sources.len())),
             program,
         })
     }
@@ -432,21 +428,19 @@ impl BitActor {
         hits
     }
 
-    /// Evaluates up to [`WIDTH`] items column-wise: each record writes the values its
-    /// kind's rules read into the columns (its bit in each), every predicate tests a whole
-    /// column at once, and a rule's items are the AND of its predicates' bits and of the
-    /// items of its kinds. Returns (hits, records).
+    /// Evaluates up to [`WIDTH`] items column-wise, one kind at a time: the kind's items
+    /// write the values its rules read into the columns, packed at the front (the `j`-th
+    /// item of the kind at row `j`); every predicate of the kind's rules tests the packed
+    /// rows at once; a rule's packed mask is the AND of its predicates', spread back to
+    /// the items' positions. Returns (hits, records).
     #[inline]
     fn evaluate_chunk(&mut self, chunk: &mut [Item]) -> (usize, u64) {
         debug_assert!(chunk.len() <= WIDTH);
-        // Items per kind that have enabled rules to evaluate, and those of them whose
-        // values are not read yet (they fit the kind's current plan).
+        // Items per kind that have enabled rules to evaluate.
         let mut of_kind = [0u64; Kind::COUNT];
-        let mut pending = [0u64; Kind::COUNT];
         let mut kinds = 0u32;
         let mut records = 0u64;
-        for i in 0..chunk.len() {
-            let item = &mut chunk[i];
+        for (i, item) in chunk.iter_mut().enumerate() {
             if item.header.what != What::Record {
                 continue;
             }
@@ -457,82 +451,17 @@ impl BitActor {
                 continue;
             }
             let k = rec.kind as usize % Kind::COUNT;
-            let ks = &self.program.kinds[k];
-            if ks.rules & self.enabled == 0 {
-                continue;
-            }
-            of_kind[k] |= 1u64 << i;
-            kinds |= 1 << k;
-            if !self.plans[k].fits(rec) {
-                // A new layout: the items before it are read with the plan they fit.
-                if pending[k] != 0 {
-                    read_values(
-                        &mut self.cols,
-                        &ks.sources,
-                        &self.plans[k],
-                        chunk,
-                        pending[k],
-                    );
-                    pending[k] = 0;
-                }
-                self.plans[k].rebuild(&chunk[i].record, &ks.sources, &self.program.sources);
-            }
-            pending[k] |= 1u64 << i;
-        }
-        // Per rule: the items it may hold for (those of its kinds), narrowed predicate by
-        // predicate; `live`: the rules with items left.
-        let mut hold = [0u64; MAX_RULES];
-        let mut live = 0u64;
-        let mut present = kinds;
-        while present != 0 {
-            let k = present.trailing_zeros() as usize;
-            present &= present - 1;
-            let ks = &self.program.kinds[k];
-            if pending[k] != 0 {
-                read_values(
-                    &mut self.cols,
-                    &ks.sources,
-                    &self.plans[k],
-                    chunk,
-                    pending[k],
-                );
-            }
-            let mut rules = ks.rules & self.enabled;
-            live |= rules;
-            while rules != 0 {
-                hold[rules.trailing_zeros() as usize] |= of_kind[k];
-                rules &= rules - 1;
-            }
-        }
-        // Only the predicates of rules that can still hold: a rule whose kinds have no
-        // item here costs nothing, and one whose predicate failed for every item skips
-        // the rest.
-        let mut rules = live;
-        while rules != 0 {
-            let r = rules.trailing_zeros() as usize;
-            rules &= rules - 1;
-            let range = self.program.rule_preds.get(r).cloned().unwrap_or_default();
-            let h = &mut hold[r];
-            for p in self.program.preds.get(range).unwrap_or_default() {
-                if let Some(col) = self.cols.get(usize::from(p.source)) {
-                    *h &= self.isa.pass_mask(col, p.lo, p.hi, p.outside);
-                }
-                if *h == 0 {
-                    live &= !(1u64 << r);
-                    break;
-                }
+            if self.program.kinds[k].rules & self.enabled != 0 {
+                of_kind[k] |= 1u64 << i;
+                kinds |= 1 << k;
             }
         }
         // The matching rules of each item.
         let mut matched = [0u64; WIDTH];
-        while live != 0 {
-            let r = live.trailing_zeros() as usize;
-            live &= live - 1;
-            let mut items = hold[r];
-            while items != 0 {
-                matched[items.trailing_zeros() as usize] |= 1u64 << r;
-                items &= items - 1;
-            }
+        while kinds != 0 {
+            let k = kinds.trailing_zeros() as usize;
+            kinds &= kinds - 1;
+            self.evaluate_kind(k, of_kind[k], chunk, &mut matched);
         }
         let mut hits = 0;
         for (item, &m) in chunk.iter_mut().zip(&matched) {
@@ -541,6 +470,95 @@ impl BitActor {
             }
         }
         (hits, records)
+    }
+
+    /// Evaluates the rules of kind `k` for its items `items` (bit `i`: `chunk[i]`) and ORs
+    /// each item's matching rules into `matched`.
+    #[inline]
+    fn evaluate_kind(&mut self, k: usize, items: u64, chunk: &[Item], matched: &mut [u64; WIDTH]) {
+        let ks = &self.program.kinds[k];
+        let plan = &mut self.plans[k];
+        // The kind's items in order (row `j` is item `at[j]`), read packed, in runs of
+        // items of one layout.
+        let n = chunk.len().min(WIDTH);
+        let whole = n > 0 && items == u64::MAX >> (WIDTH - n);
+        if whole && chunk.iter().all(|it| plan.fits(&it.record)) {
+            // The common case: every item of the chunk, one layout.
+            read_values(&mut self.cols, &ks.sources, plan, chunk, &IN_ORDER[..n], 0);
+            self.match_rules(k, items, n, matched);
+            return;
+        }
+        let mut at = [0u8; WIDTH];
+        let (mut len, mut run) = (0usize, 0usize);
+        let mut bits = items;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let Some(item) = chunk.get(i) else {
+                continue;
+            };
+            if !plan.fits(&item.record) {
+                // A new layout: the run before it is read with the plan it fits.
+                if run < len {
+                    read_values(&mut self.cols, &ks.sources, plan, chunk, &at[run..len], run);
+                    run = len;
+                }
+                plan.rebuild(&item.record, &ks.sources, &self.program.sources);
+            }
+            at[len % WIDTH] = i as u8;
+            len += 1;
+        }
+        if run < len {
+            read_values(&mut self.cols, &ks.sources, plan, chunk, &at[run..len], run);
+        }
+        self.match_rules(k, items, len, matched);
+    }
+
+    /// With the values of kind `k`'s items `items` in the first `len` rows of the columns:
+    /// ORs each item's matching rules into `matched`.
+    #[inline]
+    fn match_rules(&self, k: usize, items: u64, len: usize, matched: &mut [u64; WIDTH]) {
+        let ks = &self.program.kinds[k];
+        let all = if len == WIDTH {
+            u64::MAX
+        } else {
+            (1u64 << len) - 1
+        };
+        // Each rule from all the kind's rows, narrowed predicate by predicate; a rule whose
+        // predicate failed for every row skips the rest.
+        let mut rules = ks.rules & self.enabled;
+        while rules != 0 {
+            let r = rules.trailing_zeros() as usize;
+            rules &= rules - 1;
+            let range = self.program.rule_preds.get(r).cloned().unwrap_or_default();
+            let mut hold = all;
+            for p in self.program.preds.get(range).unwrap_or_default() {
+                if let Some(col) = self.cols.get(usize::from(p.source)) {
+                    hold &= self.isa.pass_mask(col, p.lo, p.hi, p.outside, len);
+                }
+                if hold == 0 {
+                    break;
+                }
+            }
+            // Row `j` is the `j`-th item of the kind: item `j` when the chunk is all of it.
+            if items == all {
+                while hold != 0 {
+                    matched[hold.trailing_zeros() as usize % WIDTH] |= 1u64 << r;
+                    hold &= hold - 1;
+                }
+                continue;
+            }
+            let mut rows = hold;
+            let mut positions = items;
+            while rows != 0 {
+                let j = rows.trailing_zeros();
+                // Drop the positions of rows before `j`, then take the lowest.
+                positions = drop_lowest(positions, j);
+                matched[positions.trailing_zeros() as usize % WIDTH] |= 1u64 << r;
+                positions &= positions - 1;
+                rows = (rows >> j) >> 1;
+            }
+        }
     }
 
     fn publish_counters(&self) {
@@ -737,11 +755,18 @@ impl BitActor {
     }
 }
 
-/// Writes the values `sources` (a kind's, read as `plan` says) of the items `items` (bit
-/// `i`: `chunk[i]`) into their columns: one loop per value, with the way it is read
-/// decided once.
+/// Writes the values `sources` (a kind's, read as `plan` says) of the items `at` (indices
+/// into `chunk`) into their columns, packed from row `row` on: one loop per value, with the
+/// way it is read decided once.
 #[inline]
-fn read_values(cols: &mut [Column], sources: &[u16], plan: &Plan, chunk: &[Item], items: u64) {
+fn read_values(
+    cols: &mut [Column],
+    sources: &[u16],
+    plan: &Plan,
+    chunk: &[Item],
+    at: &[u8],
+    row: usize,
+) {
     for (&s, &op) in sources.iter().zip(&plan.ops) {
         let Some(col) = cols.get_mut(usize::from(s)) else {
             continue;
@@ -761,47 +786,64 @@ fn read_values(cols: &mut [Column], sources: &[u16], plan: &Plan, chunk: &[Item]
             }
         };
         match op.code {
-            SourceOp::VALUE if op.a_float => fill(col, chunk, items, |it| {
+            SourceOp::VALUE if op.a_float => fill(col, row, chunk, at, |it| {
                 f64::from_bits(it.record.raw_value_words()[a])
             }),
-            SourceOp::VALUE => fill(col, chunk, items, |it| {
+            SourceOp::VALUE => fill(col, row, chunk, at, |it| {
                 it.record.raw_value_words()[a] as i64 as f64
             }),
-            SourceOp::DELTA => fill(col, chunk, items, |it| cur(it, a, op.a_float) - prev(it)),
-            SourceOp::PCT => fill(col, chunk, items, |it| {
+            SourceOp::DELTA => fill(col, row, chunk, at, |it| cur(it, a, op.a_float) - prev(it)),
+            SourceOp::PCT => fill(col, row, chunk, at, |it| {
                 let p = prev(it);
                 ((cur(it, a, op.a_float) - p) / p.abs()).abs() * 100.0
             }),
-            SourceOp::DIFF => fill(col, chunk, items, |it| {
+            SourceOp::DIFF => fill(col, row, chunk, at, |it| {
                 cur(it, a, op.a_float) - cur(it, b, op.b_float)
             }),
-            SourceOp::NAMESPACE => {
-                fill(col, chunk, items, |it| f64::from(it.record.namespace.id()))
-            }
-            _ => fill(col, chunk, items, |_| f64::NAN),
+            SourceOp::NAMESPACE => fill(col, row, chunk, at, |it| {
+                f64::from(it.record.namespace.id())
+            }),
+            _ => fill(col, row, chunk, at, |_| f64::NAN),
         }
     }
 }
 
-/// `col[i] = value(chunk[i])` for every bit `i` of `items`.
+/// `at` for a whole chunk: row `j` is item `j`.
+const IN_ORDER: [u8; WIDTH] = {
+    let mut at = [0u8; WIDTH];
+    let mut j = 0;
+    while j < WIDTH {
+        at[j] = j as u8;
+        j += 1;
+    }
+    at
+};
+
+/// `col[row + j] = value(chunk[at[j]])` for every `j`.
 #[inline(always)]
-fn fill(col: &mut Column, chunk: &[Item], items: u64, value: impl Fn(&Item) -> f64) {
-    let n = chunk.len().min(WIDTH);
-    if items == u64::MAX >> (WIDTH - n).min(63) && n > 0 {
-        // Every item of the chunk (the common case: one kind per stream): a plain loop.
-        for (x, it) in col.0.iter_mut().zip(chunk) {
+fn fill(col: &mut Column, row: usize, chunk: &[Item], at: &[u8], value: impl Fn(&Item) -> f64) {
+    let rows = col.0.get_mut(row..).unwrap_or_default();
+    if row == 0 && at.len() == chunk.len() {
+        // Every item of the chunk, in order (the common case: one kind per stream).
+        for (x, it) in rows.iter_mut().zip(chunk) {
             *x = value(it);
         }
         return;
     }
-    let mut bits = items;
-    while bits != 0 {
-        let i = bits.trailing_zeros() as usize;
-        if let Some(it) = chunk.get(i) {
-            col.0[i % WIDTH] = value(it);
+    for (x, &i) in rows.iter_mut().zip(at) {
+        if let Some(it) = chunk.get(usize::from(i)) {
+            *x = value(it);
         }
-        bits &= bits - 1;
     }
+}
+
+/// `bits` without its `n` lowest set bits.
+#[inline(always)]
+fn drop_lowest(mut bits: u64, n: u32) -> u64 {
+    for _ in 0..n {
+        bits &= bits.wrapping_sub(1);
+    }
+    bits
 }
 
 /// A raw field payload as the `f64` rules compare: an `f64`'s bits, or an integer (booleans

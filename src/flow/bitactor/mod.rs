@@ -3,16 +3,18 @@
 //!
 //! * [`rules`]: the rules file format (documented in `docs/rules.md`) and its parser,
 //!   [`RuleSet::parse`], with line-numbered [`RulesError`]s.
-//! * [`BitActor::compile`] turns a [`RuleSet`] into per-kind predicate programs (strings
-//!   become symbols of the source thread's interner) plus an actor table.
-//! * [`BitActor::evaluate`] runs a batch: for each `What::Record` item it computes the
-//!   rules that hold as a `u64` mask (each predicate is a 0/1 value OR-ed into a fail
-//!   mask; no per-rule branch; rules guarded by a string equality such as
-//!   `DeviceType == "water"` are dispatched on that value first), compares the mask with the object's active alerts in the
-//!   actor table, and writes the rising edges (raised alerts) and falling edges (cleared
-//!   alerts, [`CLEARED_BIT`](crate::flow::CLEARED_BIT) set) into `item.hits`. A
-//!   CrashLoopBackOff pod therefore alerts once, and once more (cleared) when it recovers
-//!   or is deleted.
+//! * [`BitActor::compile`] turns a [`RuleSet`] into predicates over columns of values
+//!   (strings become symbols of the source thread's interner) plus an actor table.
+//! * [`BitActor::evaluate`] runs a batch, 64 items at a time (a *chunk*): each
+//!   `What::Record` item writes the values its kind's rules read into one column per
+//!   value; each predicate then tests a whole column with vector compares into a 64-bit
+//!   mask of the items it holds for (`column`: AVX-512, AVX, SSE2 or scalar, whichever the
+//!   CPU has); a rule's items are the AND of its predicates' masks and of the items of its
+//!   kinds, with no per-item or per-rule branch. Each item's rule mask is compared with the
+//!   object's active alerts in the actor table, and the rising edges (raised alerts) and
+//!   falling edges (cleared alerts, [`CLEARED_BIT`](crate::flow::CLEARED_BIT) set) are
+//!   written into `item.hits`. A CrashLoopBackOff pod therefore alerts once, and once more
+//!   (cleared) when it recovers or is deleted.
 //! * [`BitActor::apply`] applies `SetThreshold`, `EnableRule` and `AckAlert` commands;
 //!   a refused command changes nothing. [`BitActor::process`] does both for a batch, in
 //!   stream order.

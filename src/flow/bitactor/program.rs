@@ -109,7 +109,7 @@ pub(crate) struct Program {
     /// Every distinct value some predicate reads, over all kinds: one column each.
     pub(crate) sources: Vec<SourceKey>,
     /// Indexed by `Kind` discriminant.
-    pub(crate) kinds: Vec<KindSources>,
+    pub(crate) kinds: [KindSources; Kind::COUNT],
     /// Every predicate, grouped by rule in rule order (a rule's namespace filter first).
     pub(crate) preds: Vec<Pred>,
     /// Per rule: the range of its predicates in `preds`.
@@ -190,20 +190,18 @@ pub(crate) fn compile(
         }
         rule_preds.push(first..preds.len());
     }
-    let kinds = (0..Kind::COUNT)
-        .map(|k| {
-            let mut ks = KindSources::default();
-            for p in &preds {
-                if rule_kinds[usize::from(p.rule)] >> k & 1 != 0 {
-                    ks.rules |= 1u64 << p.rule;
-                    if !ks.sources.contains(&p.source) {
-                        ks.sources.push(p.source);
-                    }
+    let kinds = std::array::from_fn(|k| {
+        let mut ks = KindSources::default();
+        for p in &preds {
+            if rule_kinds[usize::from(p.rule)] >> k & 1 != 0 {
+                ks.rules |= 1u64 << p.rule;
+                if !ks.sources.contains(&p.source) {
+                    ks.sources.push(p.source);
                 }
             }
-            ks
-        })
-        .collect();
+        }
+        ks
+    });
     Ok(Program {
         sources,
         kinds,
