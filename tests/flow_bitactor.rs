@@ -808,9 +808,8 @@ fn engine_agrees_with_the_reference_on_the_iot_scenario() {
 }
 
 #[test]
-fn rules_guarded_by_a_string_dispatch_on_it_and_keep_their_thresholds() {
-    // 18 rules guarded by DeviceType (more than the 16 branches a kind gets), one
-    // unguarded rule and one guarded by `!=`.
+fn rules_guarded_by_a_string_equality_match_only_their_value_and_keep_their_thresholds() {
+    // 18 rules guarded by DeviceType, one unguarded rule and one guarded by `!=`.
     let mut text: String = (0..18)
         .map(|i| format!("rule g{i}\nkind Sensor\nwhen DeviceType == \"t{i}\"\nwhen Value > 10\n"))
         .collect();

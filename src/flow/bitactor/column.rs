@@ -1,5 +1,5 @@
-//! Predicate tests over a column of [`WIDTH`] values: one call tests a value of every item
-//! of a batch and returns one bit per item.
+//! Predicate tests over a column of up to [`WIDTH`] values (a value per item of one kind
+//! in a chunk, packed from row 0): one call tests them all and returns one bit per row.
 //!
 //! The test is `lo ≤ x ≤ hi` (inside) or `x < lo ∨ x > hi` (outside), both false for NaN.
 //! On x86-64 it runs on the widest vector unit the CPU has, chosen once per process
@@ -19,41 +19,49 @@ impl Column {
     pub(crate) const NAN: Column = Column([f64::NAN; WIDTH]);
 }
 
-/// The instruction set a column test runs on.
+/// The instruction set a column test runs on: an [`Isa`] other than [`Isa::SCALAR`] can
+/// only be obtained from [`Isa::detect`] or [`Isa::available`], after the CPU reported it,
+/// which is what makes [`Isa::pass_mask`] safe to call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Isa {
+pub(crate) struct Isa(Set);
+
+/// The instruction sets (private: see [`Isa`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Set {
     /// A scalar loop (any target).
     Scalar,
     /// 2 values per compare.
     #[cfg(target_arch = "x86_64")]
     Sse2,
-    /// 4 values per compare; only constructed when the CPU has AVX.
+    /// 4 values per compare.
     #[cfg(target_arch = "x86_64")]
     Avx,
-    /// 8 values per compare into a mask register; only constructed when the CPU has
-    /// AVX-512F.
+    /// 8 values per compare into a mask register.
     #[cfg(target_arch = "x86_64")]
     Avx512,
 }
 
 impl Isa {
+    /// The scalar loop: runs anywhere.
+    pub(crate) const SCALAR: Isa = Isa(Set::Scalar);
+
     /// The widest instruction set this CPU runs.
     pub(crate) fn detect() -> Isa {
-        Isa::available().last().copied().unwrap_or(Isa::Scalar)
+        Isa::available().last().copied().unwrap_or(Isa::SCALAR)
     }
 
     /// Every instruction set this CPU runs, narrowest first.
     pub(crate) fn available() -> Vec<Isa> {
         #[allow(unused_mut)]
-        let mut all = vec![Isa::Scalar];
+        let mut all = vec![Isa::SCALAR];
         #[cfg(target_arch = "x86_64")]
         {
-            all.push(Isa::Sse2);
+            all.push(Isa(Set::Sse2));
             if std::arch::is_x86_feature_detected!("avx") {
-                all.push(Isa::Avx);
+                all.push(Isa(Set::Avx));
             }
             if std::arch::is_x86_feature_detected!("avx512f") {
-                all.push(Isa::Avx512);
+                all.push(Isa(Set::Avx512));
             }
         }
         all
@@ -61,14 +69,14 @@ impl Isa {
 
     /// A short name for reports.
     pub(crate) fn name(self) -> &'static str {
-        match self {
-            Isa::Scalar => "scalar",
+        match self.0 {
+            Set::Scalar => "scalar",
             #[cfg(target_arch = "x86_64")]
-            Isa::Sse2 => "sse2",
+            Set::Sse2 => "sse2",
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx => "avx",
+            Set::Avx => "avx",
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => "avx512",
+            Set::Avx512 => "avx512",
         }
     }
 
@@ -91,29 +99,29 @@ impl Isa {
             (1u64 << len) - 1
         };
         valid
-            & match (self, outside) {
-                (Isa::Scalar, false) => scalar::<false>(col, lo, hi, len),
-                (Isa::Scalar, true) => scalar::<true>(col, lo, hi, len),
+            & match (self.0, outside) {
+                (Set::Scalar, false) => scalar::<false>(col, lo, hi, len),
+                (Set::Scalar, true) => scalar::<true>(col, lo, hi, len),
                 // SAFETY: SSE2 is part of every x86-64 CPU.
                 #[cfg(target_arch = "x86_64")]
-                (Isa::Sse2, false) => unsafe { x86::sse2::<false>(col, lo, hi, len) },
+                (Set::Sse2, false) => unsafe { x86::sse2::<false>(col, lo, hi, len) },
                 // SAFETY: as above.
                 #[cfg(target_arch = "x86_64")]
-                (Isa::Sse2, true) => unsafe { x86::sse2::<true>(col, lo, hi, len) },
-                // SAFETY: `Isa::Avx` is only constructed by `available` after the CPU
-                // reported AVX.
+                (Set::Sse2, true) => unsafe { x86::sse2::<true>(col, lo, hi, len) },
+                // SAFETY: `Set::Avx` is only constructed by `Isa::available` after the CPU
+                // reported AVX (the field of `Isa` is private to this module).
                 #[cfg(target_arch = "x86_64")]
-                (Isa::Avx, false) => unsafe { x86::avx::<false>(col, lo, hi, len) },
+                (Set::Avx, false) => unsafe { x86::avx::<false>(col, lo, hi, len) },
                 // SAFETY: as above.
                 #[cfg(target_arch = "x86_64")]
-                (Isa::Avx, true) => unsafe { x86::avx::<true>(col, lo, hi, len) },
-                // SAFETY: `Isa::Avx512` is only constructed by `available` after the CPU
-                // reported AVX-512F.
+                (Set::Avx, true) => unsafe { x86::avx::<true>(col, lo, hi, len) },
+                // SAFETY: `Set::Avx512` is only constructed by `Isa::available` after the
+                // CPU reported AVX-512F (the field of `Isa` is private to this module).
                 #[cfg(target_arch = "x86_64")]
-                (Isa::Avx512, false) => unsafe { x86::avx512::<false>(col, lo, hi, len) },
+                (Set::Avx512, false) => unsafe { x86::avx512::<false>(col, lo, hi, len) },
                 // SAFETY: as above.
                 #[cfg(target_arch = "x86_64")]
-                (Isa::Avx512, true) => unsafe { x86::avx512::<true>(col, lo, hi, len) },
+                (Set::Avx512, true) => unsafe { x86::avx512::<true>(col, lo, hi, len) },
             }
     }
 }
@@ -271,7 +279,7 @@ mod tests {
     #[test]
     fn every_instruction_set_returns_the_scalar_bits() {
         let isas = Isa::available();
-        assert!(isas.contains(&Isa::Scalar));
+        assert!(isas.contains(&Isa::SCALAR));
         let bounds = [
             (0.0, 120.0),
             (5.0, 5.0),
@@ -284,7 +292,7 @@ mod tests {
                 for outside in [false, true] {
                     // Every length: whole vectors, part of one, none.
                     for len in 0..=WIDTH {
-                        let want = Isa::Scalar.pass_mask(&col, lo, hi, outside, len);
+                        let want = Isa::SCALAR.pass_mask(&col, lo, hi, outside, len);
                         for &isa in &isas {
                             assert_eq!(
                                 isa.pass_mask(&col, lo, hi, outside, len),
@@ -305,16 +313,16 @@ mod tests {
         col.0[..5].copy_from_slice(&[0.0, 120.0, 120.0f64.next_up(), -0.0, 60.0]);
         // Inside [0, 120]: 0, 120, -0 (== 0), 60; not just above 120, not NaN.
         assert_eq!(
-            Isa::Scalar.pass_mask(&col, 0.0, 120.0, false, WIDTH),
+            Isa::SCALAR.pass_mask(&col, 0.0, 120.0, false, WIDTH),
             0b11011
         );
         // Outside: only just above 120; NaN is neither inside nor outside.
         assert_eq!(
-            Isa::Scalar.pass_mask(&col, 0.0, 120.0, true, WIDTH),
+            Isa::SCALAR.pass_mask(&col, 0.0, 120.0, true, WIDTH),
             0b00100
         );
         // Only the first `len` values.
-        assert_eq!(Isa::Scalar.pass_mask(&col, 0.0, 120.0, false, 2), 0b11);
-        assert_eq!(Isa::Scalar.pass_mask(&col, 0.0, 120.0, true, 2), 0);
+        assert_eq!(Isa::SCALAR.pass_mask(&col, 0.0, 120.0, false, 2), 0b11);
+        assert_eq!(Isa::SCALAR.pass_mask(&col, 0.0, 120.0, true, 2), 0);
     }
 }

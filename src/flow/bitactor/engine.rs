@@ -113,13 +113,13 @@ pub struct BitActor {
     /// The instruction set of the column tests.
     isa: Isa,
     /// One column per value the rules read ([`Program::sources`]): the values of the
-    /// items of the chunk being evaluated (scratch).
+    /// items of the kind being evaluated in the current chunk, packed from row 0 (scratch).
     cols: Vec<Column>,
     /// Per kind: how the kind's values are read from the last record layout seen.
     plans: [Plan; Kind::COUNT],
 }
 
-/// How one of a kind's values ([`KindDispatch::sources`](program::KindDispatch)) is read
+/// How one of a kind's values ([`KindSources::sources`](program::KindSources)) is read
 /// from a record of one layout: which slot, of which type.
 #[derive(Clone, Copy, Debug)]
 struct SourceOp {
@@ -128,8 +128,9 @@ struct SourceOp {
     a: u8,
     /// Slot of the second field of a difference.
     b: u8,
-    a_float: bool,
-    b_float: bool,
+    /// Type tags of the two slots (as in [`Record::raw_slots`]).
+    a_tag: u8,
+    b_tag: u8,
 }
 
 impl SourceOp {
@@ -146,21 +147,20 @@ impl SourceOp {
         code: SourceOp::MISSING,
         a: 0,
         b: 0,
-        a_float: false,
-        b_float: false,
+        a_tag: 0,
+        b_tag: 0,
     };
 
     /// How `key` reads a record whose raw slots are `slots`.
     fn new(key: SourceKey, slots: &[u8]) -> SourceOp {
         // The first field with the id wins, as in `Record::get`.
         let at = |f: u8| slots.iter().position(|&s| s & 63 == f);
-        // Type tag 1 is f64; integers, booleans and symbol ids convert as integers.
-        let float = |i: usize| slots[i] >> 6 == 1;
+        let tag = |i: usize| slots[i] >> 6;
         let one = |code: u8, f: u8| match at(f) {
             Some(i) => SourceOp {
                 code,
                 a: i as u8,
-                a_float: float(i),
+                a_tag: tag(i),
                 ..SourceOp::NAN
             },
             None => SourceOp::NAN,
@@ -174,8 +174,8 @@ impl SourceOp {
                     code: SourceOp::DIFF,
                     a: i as u8,
                     b: j as u8,
-                    a_float: float(i),
-                    b_float: float(j),
+                    a_tag: tag(i),
+                    b_tag: tag(j),
                 },
                 _ => SourceOp::NAN,
             },
@@ -485,7 +485,7 @@ impl BitActor {
         if whole && chunk.iter().all(|it| plan.fits(&it.record)) {
             // The common case: every item of the chunk, one layout.
             read_values(&mut self.cols, &ks.sources, plan, chunk, &IN_ORDER[..n], 0);
-            self.match_rules(k, items, n, matched);
+            self.match_rules(k, &IN_ORDER[..n], matched);
             return;
         }
         let mut at = [0u8; WIDTH];
@@ -511,15 +511,16 @@ impl BitActor {
         if run < len {
             read_values(&mut self.cols, &ks.sources, plan, chunk, &at[run..len], run);
         }
-        self.match_rules(k, items, len, matched);
+        self.match_rules(k, &at[..len.min(WIDTH)], matched);
     }
 
-    /// With the values of kind `k`'s items `items` in the first `len` rows of the columns:
-    /// ORs each item's matching rules into `matched`.
+    /// With the values of kind `k`'s items in the first rows of the columns (row `j` is
+    /// item `at[j]`): ORs each item's matching rules into `matched`.
     #[inline]
-    fn match_rules(&self, k: usize, items: u64, len: usize, matched: &mut [u64; WIDTH]) {
+    fn match_rules(&self, k: usize, at: &[u8], matched: &mut [u64; WIDTH]) {
         let ks = &self.program.kinds[k];
-        let all = if len == WIDTH {
+        let len = at.len();
+        let all = if len >= WIDTH {
             u64::MAX
         } else {
             (1u64 << len) - 1
@@ -540,23 +541,12 @@ impl BitActor {
                     break;
                 }
             }
-            // Row `j` is the `j`-th item of the kind: item `j` when the chunk is all of it.
-            if items == all {
-                while hold != 0 {
-                    matched[hold.trailing_zeros() as usize % WIDTH] |= 1u64 << r;
-                    hold &= hold - 1;
+            while hold != 0 {
+                let j = hold.trailing_zeros() as usize;
+                if let Some(&i) = at.get(j) {
+                    matched[usize::from(i) % WIDTH] |= 1u64 << r;
                 }
-                continue;
-            }
-            let mut rows = hold;
-            let mut positions = items;
-            while rows != 0 {
-                let j = rows.trailing_zeros();
-                // Drop the positions of rows before `j`, then take the lowest.
-                positions = drop_lowest(positions, j);
-                matched[positions.trailing_zeros() as usize % WIDTH] |= 1u64 << r;
-                positions &= positions - 1;
-                rows = (rows >> j) >> 1;
+                hold &= hold - 1;
             }
         }
     }
@@ -737,7 +727,7 @@ impl BitActor {
             }
         }
         let (lo, hi, neg) = shape_bounds(spec.shape, value);
-        // The group (inside/outside) of a predicate never changes with its threshold.
+        // The test (inside/outside) of a predicate never changes with its threshold.
         debug_assert_eq!(
             neg,
             matches!(spec.shape, Shape::Band { .. } | Shape::Cmp(CmpOp::Ne))
@@ -775,30 +765,28 @@ fn read_values(
             usize::from(op.a) % MAX_FIELDS,
             usize::from(op.b) % MAX_FIELDS,
         );
-        let cur = |it: &Item, at: usize, float: bool| {
-            payload_as_f64(it.record.raw_value_words()[at], float)
-        };
+        let cur =
+            |it: &Item, at: usize, tag: u8| payload_as_f64(it.record.raw_value_words()[at], tag);
+        // A previous value is decoded in the current field's type, as `Item::prev_at`.
         let prev = |it: &Item| {
             if u32::from(it.header.prev_present) >> a & 1 != 0 {
-                payload_as_f64(it.raw_prev_words()[a], op.a_float)
+                payload_as_f64(it.raw_prev_words()[a], op.a_tag)
             } else {
                 f64::NAN
             }
         };
         match op.code {
-            SourceOp::VALUE if op.a_float => fill(col, row, chunk, at, |it| {
+            SourceOp::VALUE if op.a_tag == TAG_F64 => fill(col, row, chunk, at, |it| {
                 f64::from_bits(it.record.raw_value_words()[a])
             }),
-            SourceOp::VALUE => fill(col, row, chunk, at, |it| {
-                it.record.raw_value_words()[a] as i64 as f64
-            }),
-            SourceOp::DELTA => fill(col, row, chunk, at, |it| cur(it, a, op.a_float) - prev(it)),
+            SourceOp::VALUE => fill(col, row, chunk, at, |it| cur(it, a, op.a_tag)),
+            SourceOp::DELTA => fill(col, row, chunk, at, |it| cur(it, a, op.a_tag) - prev(it)),
             SourceOp::PCT => fill(col, row, chunk, at, |it| {
                 let p = prev(it);
-                ((cur(it, a, op.a_float) - p) / p.abs()).abs() * 100.0
+                ((cur(it, a, op.a_tag) - p) / p.abs()).abs() * 100.0
             }),
             SourceOp::DIFF => fill(col, row, chunk, at, |it| {
-                cur(it, a, op.a_float) - cur(it, b, op.b_float)
+                cur(it, a, op.a_tag) - cur(it, b, op.b_tag)
             }),
             SourceOp::NAMESPACE => fill(col, row, chunk, at, |it| {
                 f64::from(it.record.namespace.id())
@@ -837,24 +825,19 @@ fn fill(col: &mut Column, row: usize, chunk: &[Item], at: &[u8], value: impl Fn(
     }
 }
 
-/// `bits` without its `n` lowest set bits.
-#[inline(always)]
-fn drop_lowest(mut bits: u64, n: u32) -> u64 {
-    for _ in 0..n {
-        bits &= bits.wrapping_sub(1);
-    }
-    bits
-}
+/// The type tag of an `f64` slot (see [`Record::raw_slots`]).
+const TAG_F64: u8 = 1;
 
-/// A raw field payload as the `f64` rules compare: an `f64`'s bits, or an integer (booleans
-/// are 0/1, symbols compare by id).
+/// A raw field payload with type tag `tag` (0 integer, 1 float, 2 boolean, 3 symbol) as
+/// the `f64` rules compare, decoded as `value_from_bits` does: booleans are 0/1 (any
+/// non-zero payload is true), symbols compare by their 32-bit id.
 #[inline(always)]
-fn payload_as_f64(bits: u64, float: bool) -> f64 {
-    let int = bits as i64 as f64;
-    if float {
-        f64::from_bits(bits)
-    } else {
-        int
+fn payload_as_f64(bits: u64, tag: u8) -> f64 {
+    match tag {
+        0 => bits as i64 as f64,
+        TAG_F64 => f64::from_bits(bits),
+        2 => f64::from(u8::from(bits != 0)),
+        _ => f64::from(bits as u32),
     }
 }
 

@@ -5,16 +5,17 @@
 //!   [`RuleSet::parse`], with line-numbered [`RulesError`]s.
 //! * [`BitActor::compile`] turns a [`RuleSet`] into predicates over columns of values
 //!   (strings become symbols of the source thread's interner) plus an actor table.
-//! * [`BitActor::evaluate`] runs a batch, 64 items at a time (a *chunk*): each
-//!   `What::Record` item writes the values its kind's rules read into one column per
-//!   value; each predicate then tests a whole column with vector compares into a 64-bit
-//!   mask of the items it holds for (`column`: AVX-512, AVX, SSE2 or scalar, whichever the
-//!   CPU has); a rule's items are the AND of its predicates' masks and of the items of its
-//!   kinds, with no per-item or per-rule branch. Each item's rule mask is compared with the
-//!   object's active alerts in the actor table, and the rising edges (raised alerts) and
-//!   falling edges (cleared alerts, [`CLEARED_BIT`](crate::flow::CLEARED_BIT) set) are
-//!   written into `item.hits`. A CrashLoopBackOff pod therefore alerts once, and once more
-//!   (cleared) when it recovers or is deleted.
+//! * [`BitActor::evaluate`] runs a batch, 64 items at a time (a *chunk*), one kind at a
+//!   time: the kind's `What::Record` items write the values its rules read into one column
+//!   per value, packed from row 0; each predicate then tests the packed rows of its column
+//!   with vector compares into a 64-bit mask (`column`: AVX-512, AVX, SSE2 or scalar,
+//!   whichever the CPU has), with no branch per item; a rule's rows are the AND of its
+//!   predicates' masks (the rest of a rule is skipped once no row is left), mapped back to
+//!   the items. Each item's rule mask is compared with the object's active alerts in the
+//!   actor table, and the rising edges (raised alerts) and falling edges (cleared alerts,
+//!   [`CLEARED_BIT`](crate::flow::CLEARED_BIT) set) are written into `item.hits`. A
+//!   CrashLoopBackOff pod therefore alerts once, and once more (cleared) when it recovers
+//!   or is deleted.
 //! * [`BitActor::apply`] applies `SetThreshold`, `EnableRule` and `AckAlert` commands;
 //!   a refused command changes nothing. [`BitActor::process`] does both for a batch, in
 //!   stream order.

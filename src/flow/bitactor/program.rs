@@ -7,11 +7,12 @@
 //! strings compare their symbol id, booleans compare 0/1, `!=` and `outside` test
 //! outside.
 //!
-//! The program lists every distinct value the rules read ([`Program::sources`]); a batch
-//! of up to 64 items fills one [`Column`](super::column::Column) per value (each item
-//! computes the values of its kind's rules once), then each predicate tests a whole column
-//! at once into a 64-bit mask, one bit per item, and a rule's mask is the AND of its
-//! predicates' masks and of the items of its kinds (see [`BitActor`](super::BitActor)).
+//! The program lists every distinct value the rules read ([`Program::sources`]); in a
+//! chunk of up to 64 items, the items of one kind fill one
+//! [`Column`](super::column::Column) per value its rules read, packed from row 0 (each item
+//! computes each value once), then each predicate tests the packed rows of its column at
+//! once into a 64-bit mask, one bit per row, and a rule's rows are the AND of its
+//! predicates' masks (see [`BitActor`](super::BitActor)).
 //!
 //! Missing values are NaN: a value whose field the record lacks, or a `delta`/`pct`
 //! without a previous value, is NaN, and both tests — `lo ≤ x ≤ hi` and `x < lo ∨ x > hi`
