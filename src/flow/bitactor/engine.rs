@@ -541,6 +541,14 @@ impl BitActor {
                     break;
                 }
             }
+            if at.len() == WIDTH || at.last().is_some_and(|&i| usize::from(i) + 1 == len) {
+                // Row `j` is item `j` (the kind's items are the chunk's first `len`).
+                while hold != 0 {
+                    matched[hold.trailing_zeros() as usize % WIDTH] |= 1u64 << r;
+                    hold &= hold - 1;
+                }
+                continue;
+            }
             while hold != 0 {
                 let j = hold.trailing_zeros() as usize;
                 if let Some(&i) = at.get(j) {
