@@ -510,6 +510,9 @@ fn main() {
     if let Some((a, b)) = ratio("journal_append", "journal_append_bufwriter") {
         println!("journal append: BufWriter ÷ journal = {:.2}×", b / a);
     }
+    if let Some((a, b)) = ratio("bitactor_trading", "bitactor_trading_naive") {
+        println!("bitactor: naive ÷ ebbflow = {:.2}×", b / a);
+    }
     if let Some((a, b)) = ratio("flow_trading", "engine_9_pass") {
         println!("flow trading ÷ 9 pass stages = {:.2}×", a / b);
     }
