@@ -7,7 +7,7 @@
 mod flow_bitactor_support;
 use ebbflow::flow::bitactor::{ActorConfig, BitActor, RuleSet};
 use ebbflow::flow::{ChangeKind, Item, What};
-use ebbflow::sources::intern::Interner;
+use ebbflow::sources::intern::{Interner, Symbol};
 use ebbflow::sources::record::{FieldId, FieldValue, Kind, Op, Record};
 use flow_bitactor_support::{FakeResources, Reference};
 
@@ -61,19 +61,47 @@ rule j
     when Price >= 50
 "#;
 
+/// The fields the random records carry.
+const FIELDS: [FieldId; 7] = [
+    FieldId::Price,
+    FieldId::Quantity,
+    FieldId::RestartsTotal,
+    FieldId::Ready,
+    FieldId::WaitingReason,
+    FieldId::ReplicasDesired,
+    FieldId::ReplicasReady,
+];
+
+/// The rules, an interner holding their strings, and the symbols the records use:
+/// `[Crash, Other, ns1, ns2]`.
+fn setup() -> (RuleSet, Interner, [Symbol; 4]) {
+    let rules = RuleSet::parse(RULES).unwrap_or_else(|e| panic!("{e}"));
+    let mut interner = Interner::default();
+    let syms = ["Crash", "Other", "ns1", "ns2"].map(|s| interner.intern(s));
+    (rules, interner, syms)
+}
+
+/// A random value of `id`'s type; `odd` adds NaN and zero prices.
+fn value(rng: &mut Rng, id: FieldId, syms: &[Symbol; 4], odd: bool) -> FieldValue {
+    match id {
+        FieldId::Price | FieldId::Quantity => {
+            if odd && rng.below(15) == 0 {
+                FieldValue::F64(f64::NAN)
+            } else if odd && rng.below(15) == 0 {
+                FieldValue::F64(0.0)
+            } else {
+                FieldValue::F64(rng.below(300) as f64 * 0.5 - 10.0)
+            }
+        }
+        FieldId::Ready => FieldValue::Bool(rng.below(2) == 0),
+        FieldId::WaitingReason => FieldValue::Sym(syms[rng.below(2) as usize]),
+        _ => FieldValue::I64(rng.below(7) as i64 - 1),
+    }
+}
+
 #[test]
 fn random_chunks_of_mixed_kinds_and_layouts_agree_with_the_reference() {
-    let rules = match RuleSet::parse(RULES) {
-        Ok(r) => r,
-        Err(e) => panic!("{e}"),
-    };
-    let mut interner = Interner::default();
-    let syms = [
-        interner.intern("Crash"),
-        interner.intern("Other"),
-        interner.intern("ns1"),
-        interner.intern("ns2"),
-    ];
+    let (rules, interner, syms) = setup();
     let mut a = BitActor::compile_readonly(&rules, &interner, ActorConfig::default());
     let mut res = FakeResources::default();
     let mut reference = Reference::default();
@@ -85,15 +113,7 @@ fn random_chunks_of_mixed_kinds_and_layouts_agree_with_the_reference() {
         Kind::Deployment,
         Kind::Service,
     ];
-    let fields = [
-        FieldId::Price,
-        FieldId::Quantity,
-        FieldId::RestartsTotal,
-        FieldId::Ready,
-        FieldId::WaitingReason,
-        FieldId::ReplicasDesired,
-        FieldId::ReplicasReady,
-    ];
+    let fields = FIELDS;
     let mut total = 0u64;
     for round in 0..1000 {
         let n = 1 + rng.below(200) as usize;
@@ -125,20 +145,7 @@ fn random_chunks_of_mixed_kinds_and_layouts_agree_with_the_reference() {
                 } else {
                     fields[rng.below(fields.len() as u64) as usize]
                 };
-                let v = match id {
-                    FieldId::Price | FieldId::Quantity => {
-                        if rng.below(15) == 0 {
-                            FieldValue::F64(f64::NAN)
-                        } else if rng.below(15) == 0 {
-                            FieldValue::F64(0.0)
-                        } else {
-                            FieldValue::F64(rng.below(300) as f64 * 0.5 - 10.0)
-                        }
-                    }
-                    FieldId::Ready => FieldValue::Bool(rng.below(2) == 0),
-                    FieldId::WaitingReason => FieldValue::Sym(syms[rng.below(2) as usize]),
-                    _ => FieldValue::I64(rng.below(7) as i64 - 1),
-                };
+                let v = value(&mut rng, id, &syms, true);
                 r.push(id, v);
             }
             let mut it = res.annotate(r);
@@ -177,14 +184,7 @@ fn random_chunks_of_mixed_kinds_and_layouts_agree_with_the_reference() {
 #[test]
 fn commands_inside_a_batch_apply_where_they_stand() {
     use ebbflow::flow::Command;
-    let rules = RuleSet::parse(RULES).unwrap();
-    let mut interner = Interner::default();
-    let syms = [
-        interner.intern("Crash"),
-        interner.intern("Other"),
-        interner.intern("ns1"),
-        interner.intern("ns2"),
-    ];
+    let (rules, interner, syms) = setup();
     let mut a = BitActor::compile_readonly(&rules, &interner, ActorConfig::default());
     let mut b = BitActor::compile_readonly(&rules, &interner, ActorConfig::default());
     let mut res = FakeResources::default();
@@ -219,23 +219,8 @@ fn commands_inside_a_batch_apply_where_they_stand() {
             r.key = rng.below(12) + 1;
             r.namespace = syms[2 + rng.below(2) as usize];
             for _ in 0..rng.below(6) {
-                let id = [
-                    FieldId::Price,
-                    FieldId::Quantity,
-                    FieldId::RestartsTotal,
-                    FieldId::Ready,
-                    FieldId::WaitingReason,
-                    FieldId::ReplicasDesired,
-                    FieldId::ReplicasReady,
-                ][rng.below(7) as usize];
-                let v = match id {
-                    FieldId::Price | FieldId::Quantity => {
-                        FieldValue::F64(rng.below(300) as f64 * 0.5 - 10.0)
-                    }
-                    FieldId::Ready => FieldValue::Bool(rng.below(2) == 0),
-                    FieldId::WaitingReason => FieldValue::Sym(syms[rng.below(2) as usize]),
-                    _ => FieldValue::I64(rng.below(7) as i64 - 1),
-                };
+                let id = FIELDS[rng.below(FIELDS.len() as u64) as usize];
+                let v = value(&mut rng, id, &syms, false);
                 r.push(id, v);
             }
             batch.push(res.annotate(r));
