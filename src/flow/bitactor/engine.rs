@@ -478,8 +478,6 @@ impl BitActor {
     fn evaluate_kind(&mut self, k: usize, items: u64, chunk: &[Item], matched: &mut [u64; WIDTH]) {
         let ks = &self.program.kinds[k];
         let plan = &mut self.plans[k];
-        // The kind's items in order (row `j` is item `at[j]`), read packed, in runs of
-        // items of one layout.
         let n = chunk.len().min(WIDTH);
         let whole = n > 0 && items == u64::MAX >> (WIDTH - n);
         if whole && chunk.iter().all(|it| plan.fits(&it.record)) {
@@ -488,6 +486,8 @@ impl BitActor {
             self.match_rules(k, &IN_ORDER[..n], matched);
             return;
         }
+        // The kind's items in order (row `j` is item `at[j]`), read packed, in runs of
+        // items of one layout.
         let mut at = [0u8; WIDTH];
         let (mut len, mut run) = (0usize, 0usize);
         let mut bits = items;
