@@ -9,13 +9,16 @@
 //! object's state); hits (raised or cleared alerts) are the subset that changed state. The
 //! TSC section prints ticks per signal, per hit and per predicate evaluated.
 //!
+//! The TSC section then repeats the hot runs with the vector instructions capped at AVX,
+//! SSE2 and none (`ActorConfig::vectors`), to show what the vector width buys.
+//!
 //! Rule sets: `spread` is the example file (19 rules) plus 45 filler rules spread over the
 //! scenario kinds (so an item meets only its kind's rules); `same-kind` puts all 64 rules
 //! on the scenario's own kind (the worst case: every item evaluates every rule).
 
 use criterion::{black_box, Criterion, Throughput};
 use ebbflow::engine::Clock;
-use ebbflow::flow::bitactor::{ActorConfig, BitActor, RuleSet};
+use ebbflow::flow::bitactor::{ActorConfig, BitActor, RuleSet, Vectors};
 use ebbflow::flow::Item;
 use ebbflow::sources::gen::iot::{SmartCityConfig, SmartCityGenerator};
 use ebbflow::sources::gen::k8s::{ClusterConfig, ClusterGenerator};
@@ -100,9 +103,16 @@ fn preds_per_item(rules: &RuleSet, items: &[Item]) -> f64 {
 /// Times every batch of 64 with the TSC (two reads per batch, ~1 % of a batch) and
 /// prints the median and 10th percentile per signal: on a loaded machine most batches
 /// run undisturbed between preemptions, so these are robust where a mean is not.
-fn tsc_report(sc: &Scenario, label: &str, rules: &RuleSet, items: &mut [Item], hot: bool) {
+fn tsc_report(
+    sc: &Scenario,
+    label: &str,
+    rules: &RuleSet,
+    items: &mut [Item],
+    hot: bool,
+    config: ActorConfig,
+) {
     let clock = Clock::get();
-    let mut a = BitActor::compile_readonly(rules, &sc.interner, ActorConfig::default());
+    let mut a = BitActor::compile_readonly(rules, &sc.interner, config);
     for chunk in items.chunks_mut(BATCH) {
         a.evaluate(chunk);
     }
@@ -167,7 +177,14 @@ fn bench(c: &mut Criterion) {
         assert_eq!(same.len(), 64);
         let mut items = sc.items.clone();
         for hot in [false, true] {
-            tsc_report(sc, "spread", &spread, &mut items, hot);
+            tsc_report(
+                sc,
+                "spread",
+                &spread,
+                &mut items,
+                hot,
+                ActorConfig::default(),
+            );
         }
         let mut only: Vec<Item> = sc
             .items
@@ -176,7 +193,35 @@ fn bench(c: &mut Criterion) {
             .copied()
             .collect();
         for hot in [false, true] {
-            tsc_report(sc, "same-kind", &same, &mut only, hot);
+            tsc_report(
+                sc,
+                "same-kind",
+                &same,
+                &mut only,
+                hot,
+                ActorConfig::default(),
+            );
+        }
+    }
+
+    // The same evaluator capped at each narrower instruction set, in the same run: what the
+    // vector width buys (hot batches; the `isa=` field names what ran).
+    for sc in scs.iter_mut() {
+        let same = RuleSet::parse(&same_kind_rules(sc.kind)).expect("same-kind rules");
+        let mut only: Vec<Item> = sc
+            .items
+            .iter()
+            .filter(|i| i.record.kind == sc.kind)
+            .copied()
+            .collect();
+        for vectors in [Vectors::Avx, Vectors::Sse2, Vectors::Scalar] {
+            let config = ActorConfig {
+                vectors,
+                ..ActorConfig::default()
+            };
+            let mut items = sc.items.clone();
+            tsc_report(sc, "spread", &spread, &mut items, true, config);
+            tsc_report(sc, "same-kind", &same, &mut only, true, config);
         }
     }
 

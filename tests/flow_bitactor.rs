@@ -612,8 +612,15 @@ fn command_items_become_replies() {
 fn a_full_table_counts_overflows_and_still_alerts() {
     let rules = RuleSet::parse(COUNT5).unwrap();
     let mut interner = Interner::default();
-    let mut a =
-        BitActor::compile_with(&rules, &mut interner, ActorConfig { capacity_log2: 4 }).unwrap();
+    let mut a = BitActor::compile_with(
+        &rules,
+        &mut interner,
+        ActorConfig {
+            capacity_log2: 4,
+            ..ActorConfig::default()
+        },
+    )
+    .unwrap();
     assert_eq!((a.table_capacity(), a.table_max_objects()), (16, 14));
     for k in 1..=20u64 {
         assert_eq!(

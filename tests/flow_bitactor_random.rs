@@ -1,11 +1,12 @@
 //! The column-wise evaluator against the naive reference on random input: mixed kinds and
 //! field layouts inside one chunk, duplicate and missing fields, NaN and zero values,
-//! deletes, non-record items, batches of 1 to 200 items; and `process` with random
-//! commands in the batch equals applying each command by hand between `evaluate` calls
-//! (records before a command see the rules as they were).
+//! deletes, non-record items, batches of 1 to 200 items, on every vector instruction set
+//! the CPU has; and `process` with random commands in the batch equals applying each
+//! command by hand between `evaluate` calls (records before a command see the rules as
+//! they were).
 
 mod flow_bitactor_support;
-use ebbflow::flow::bitactor::{ActorConfig, BitActor, RuleSet};
+use ebbflow::flow::bitactor::{ActorConfig, BitActor, RuleSet, Vectors};
 use ebbflow::flow::{ChangeKind, Item, What};
 use ebbflow::sources::intern::{Interner, Symbol};
 use ebbflow::sources::record::{FieldId, FieldValue, Kind, Op, Record};
@@ -101,8 +102,46 @@ fn value(rng: &mut Rng, id: FieldId, syms: &[Symbol; 4], odd: bool) -> FieldValu
 
 #[test]
 fn random_chunks_of_mixed_kinds_and_layouts_agree_with_the_reference() {
+    // Every instruction set this CPU has: the widest, then capped at AVX, SSE2, none.
+    for vectors in [
+        Vectors::Widest,
+        Vectors::Avx,
+        Vectors::Sse2,
+        Vectors::Scalar,
+    ] {
+        agree_with_the_reference(vectors);
+    }
+}
+
+#[test]
+fn a_vector_cap_picks_at_most_that_instruction_set() {
+    let (rules, interner, _) = setup();
+    let actor = |vectors| {
+        let config = ActorConfig {
+            vectors,
+            ..ActorConfig::default()
+        };
+        BitActor::compile_readonly(&rules, &interner, config).instruction_set()
+    };
+    assert_eq!(actor(Vectors::Scalar), "scalar");
+    if cfg!(target_arch = "x86_64") {
+        assert_eq!(
+            actor(Vectors::Sse2),
+            "sse2",
+            "SSE2 is part of every x86-64 CPU"
+        );
+        assert!(["sse2", "avx"].contains(&actor(Vectors::Avx)));
+        assert!(["avx", "avx512"].contains(&actor(Vectors::Widest)));
+    }
+}
+
+fn agree_with_the_reference(vectors: Vectors) {
     let (rules, interner, syms) = setup();
-    let mut a = BitActor::compile_readonly(&rules, &interner, ActorConfig::default());
+    let config = ActorConfig {
+        vectors,
+        ..ActorConfig::default()
+    };
+    let mut a = BitActor::compile_readonly(&rules, &interner, config);
     let mut res = FakeResources::default();
     let mut reference = Reference::default();
     let mut rng = Rng(0x9e3779b97f4a7c15);

@@ -3,7 +3,7 @@
 //!
 //! The test is `lo ≤ x ≤ hi` (inside) or `x < lo ∨ x > hi` (outside), both false for NaN.
 //! On x86-64 it runs on the widest vector unit the CPU has, chosen once per process
-//! ([`Isa::detect`]): AVX-512 (8 values and a mask register per compare), AVX (4), or SSE2
+//! ([`Isa::detect`], capped by `ActorConfig::vectors`): AVX-512 (8 values and a mask register per compare), AVX (4), or SSE2
 //! (2, part of every x86-64 CPU); elsewhere, a scalar loop. Every version returns the same
 //! bits (tested against the scalar loop).
 
@@ -45,9 +45,26 @@ impl Isa {
     /// The scalar loop: runs anywhere.
     pub(crate) const SCALAR: Isa = Isa(Set::Scalar);
 
-    /// The widest instruction set this CPU runs.
-    pub(crate) fn detect() -> Isa {
-        Isa::available().last().copied().unwrap_or(Isa::SCALAR)
+    /// The widest instruction set this CPU runs that tests at most `lanes` values per
+    /// compare (`usize::MAX`: the widest).
+    pub(crate) fn detect(lanes: usize) -> Isa {
+        Isa::available()
+            .into_iter()
+            .rfind(|isa| isa.lanes() <= lanes)
+            .unwrap_or(Isa::SCALAR)
+    }
+
+    /// Values per compare.
+    pub(crate) fn lanes(self) -> usize {
+        match self.0 {
+            Set::Scalar => 1,
+            #[cfg(target_arch = "x86_64")]
+            Set::Sse2 => 2,
+            #[cfg(target_arch = "x86_64")]
+            Set::Avx => 4,
+            #[cfg(target_arch = "x86_64")]
+            Set::Avx512 => 8,
+        }
     }
 
     /// Every instruction set this CPU runs, narrowest first.

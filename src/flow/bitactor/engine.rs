@@ -22,14 +22,34 @@ pub struct ActorConfig {
     /// log2 of the actor table's slot count (default 17: 131,072 slots, of which 7/8 =
     /// 114,688 objects may be in alert at once).
     pub capacity_log2: u8,
+    /// The widest vector instructions the predicate tests may use (default: the widest
+    /// the CPU has). Every choice gives the same results; a narrower one is for
+    /// comparing them, or for a process that must not use AVX-512.
+    pub vectors: Vectors,
 }
 
 impl Default for ActorConfig {
     fn default() -> Self {
         ActorConfig {
             capacity_log2: DEFAULT_CAPACITY_LOG2,
+            vectors: Vectors::Widest,
         }
     }
+}
+
+/// A cap on the vector instructions of the predicate tests: the actor uses the widest
+/// instruction set the CPU has, up to the cap (see [`BitActor::instruction_set`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Vectors {
+    /// The widest the CPU has: AVX-512, AVX or SSE2 on x86-64.
+    #[default]
+    Widest,
+    /// At most AVX (4 values per compare).
+    Avx,
+    /// At most SSE2 (2 values per compare).
+    Sse2,
+    /// None: a scalar loop.
+    Scalar,
 }
 
 /// Why a rule set could not be compiled.
@@ -316,7 +336,12 @@ impl BitActor {
             raised: [0; MAX_RULES],
             cleared: [0; MAX_RULES],
             stats: ActorStats::default(),
-            isa: Isa::detect(),
+            isa: Isa::detect(match config.vectors {
+                Vectors::Widest => usize::MAX,
+                Vectors::Avx => 4,
+                Vectors::Sse2 => 2,
+                Vectors::Scalar => 1,
+            }),
             cols: vec![Column::NAN; program.sources.len()],
             plans: std::array::from_fn(|k| Plan::new(program.kinds[k].sources.len())),
             program,
@@ -359,7 +384,8 @@ impl BitActor {
     }
 
     /// The vector instruction set the predicate tests run on (`avx512`, `avx`, `sse2` or
-    /// `scalar`), detected once per actor.
+    /// `scalar`): the widest the CPU has, up to [`ActorConfig::vectors`], detected once per
+    /// actor.
     pub fn instruction_set(&self) -> &'static str {
         self.isa.name()
     }

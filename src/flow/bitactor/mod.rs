@@ -45,5 +45,5 @@ pub mod rules;
 pub mod table;
 
 pub use catalog::{RuleCatalog, RuleCounters};
-pub use engine::{ActorConfig, ActorStats, BitActor, CommandError, CompileError};
+pub use engine::{ActorConfig, ActorStats, BitActor, CommandError, CompileError, Vectors};
 pub use rules::{RuleSet, RulesError, MAX_PREDICATES, MAX_RULES};
