@@ -155,6 +155,15 @@ fn tsc_report(
     );
 }
 
+/// The scenario's items of its own kind (for the same-kind rules).
+fn own_kind(sc: &Scenario) -> Vec<Item> {
+    sc.items
+        .iter()
+        .filter(|i| i.record.kind == sc.kind)
+        .copied()
+        .collect()
+}
+
 /// Reads every cache line of the batch, as the stage before the bitactor has just done in
 /// a pipeline (the batch arrives in L1/L2).
 fn touch(chunk: &[Item]) {
@@ -186,12 +195,7 @@ fn bench(c: &mut Criterion) {
                 ActorConfig::default(),
             );
         }
-        let mut only: Vec<Item> = sc
-            .items
-            .iter()
-            .filter(|i| i.record.kind == sc.kind)
-            .copied()
-            .collect();
+        let mut only = own_kind(sc);
         for hot in [false, true] {
             tsc_report(
                 sc,
@@ -208,12 +212,7 @@ fn bench(c: &mut Criterion) {
     // vector width buys (hot batches; the `isa=` field names what ran).
     for sc in scs.iter_mut() {
         let same = RuleSet::parse(&same_kind_rules(sc.kind)).expect("same-kind rules");
-        let mut only: Vec<Item> = sc
-            .items
-            .iter()
-            .filter(|i| i.record.kind == sc.kind)
-            .copied()
-            .collect();
+        let mut only = own_kind(sc);
         for vectors in [Vectors::Avx, Vectors::Sse2, Vectors::Scalar] {
             let config = ActorConfig {
                 vectors,
