@@ -245,13 +245,11 @@ fn bitactor_workload(
 
 /// The naive peer over the same items and batches, warmed up with one pass.
 fn naive_workload(
-    rules: RuleSet,
+    rules: &RuleSet,
     interner: &Interner,
     mut items: Vec<Item>,
 ) -> (u64, Box<dyn FnMut()>) {
     let events = items.len() as u64;
-    // The peer borrows its rules for as long as the workload runs: the process's life.
-    let rules: &'static RuleSet = Box::leak(Box::new(rules));
     let mut naive = Naive::new(rules, interner);
     let mut run = move || {
         for batch in items.chunks_mut(BATCH) {
@@ -296,7 +294,7 @@ fn workload(name: &str, quick: bool) -> Workload {
             };
             let rules = RuleSet::parse(&rules).unwrap();
             if name == "bitactor_trading_naive" {
-                naive_workload(rules, g.decoder().interner(), items)
+                naive_workload(&rules, g.decoder().interner(), items)
             } else {
                 bitactor_workload(&rules, g.decoder().interner(), items)
             }

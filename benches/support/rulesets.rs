@@ -101,15 +101,15 @@ pub fn items_with_prev(g: &mut dyn Generator, n: usize) -> Vec<Item> {
 }
 
 /// The naive peer: every rule, every predicate, with branches; edges in a `HashMap`.
-pub struct Naive<'a> {
-    rules: &'a RuleSet,
+pub struct Naive {
+    rules: RuleSet,
     consts: Vec<Vec<f64>>,
     ns: Vec<Option<f64>>,
     active: HashMap<u64, u64>,
 }
 
-impl<'a> Naive<'a> {
-    pub fn new(rules: &'a RuleSet, interner: &Interner) -> Naive<'a> {
+impl Naive {
+    pub fn new(rules: &RuleSet, interner: &Interner) -> Naive {
         let sym = |s: &str| interner.get(s).map_or(-1.0, |x| f64::from(x.id()));
         Naive {
             consts: rules
@@ -132,7 +132,7 @@ impl<'a> Naive<'a> {
                 .iter()
                 .map(|r| r.namespace.as_deref().map(sym))
                 .collect(),
-            rules,
+            rules: rules.clone(),
             active: HashMap::with_capacity(1 << 17),
         }
     }

@@ -799,8 +799,9 @@ fn read_values(
             usize::from(op.a) % MAX_FIELDS,
             usize::from(op.b) % MAX_FIELDS,
         );
-        let cur =
-            |it: &Item, at: usize, tag: u8| payload_as_f64(it.record.raw_value_words()[at], tag);
+        let cur = |it: &Item, slot: usize, tag: u8| {
+            payload_as_f64(it.record.raw_value_words()[slot], tag)
+        };
         // A previous value is decoded in the current field's type, as `Item::prev_at`.
         let prev = |it: &Item| {
             if u32::from(it.header.prev_present) >> a & 1 != 0 {
